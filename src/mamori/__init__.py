@@ -1,0 +1,3 @@
+"""Mamori: security response and update delivery."""
+
+__version__ = "0.1.0"

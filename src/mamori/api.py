@@ -1,0 +1,67 @@
+"""The JSON API root: authentication, the error mapping, and each domain's router."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as SchemaError
+from ninja.security import HttpBearer, django_auth
+
+from mamori import __version__
+from mamori.accounts.api import router as accounts_router
+from mamori.accounts.services import user_for_token
+from mamori.cases.api import router as cases_router
+from mamori.errors import AuthenticationRequired, Error, InvalidInput
+from mamori.products.api import router as products_router
+from mamori.web.errors import http_status
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer mamori_…`` — tokens from ``mamori token create`` or the UI."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> object | None:
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Mamori API",
+    version=__version__,
+    description="Security response and update delivery.",
+    auth=[TokenAuth(), django_auth],
+    urls_namespace="api",
+)
+api.add_router("/", accounts_router)
+api.add_router("/", products_router)
+api.add_router("/", cases_router)
+
+
+def _field(loc: list[object] | tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "payload")]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(Error)
+def _mamori_error(request: HttpRequest, exc: Error) -> HttpResponse:
+    return api.create_response(request, exc.diagnostics(), status=http_status(exc))
+
+
+@api.exception_handler(SchemaError)
+def _schema_error(request: HttpRequest, exc: SchemaError) -> HttpResponse:
+    problems = {_field(e.get("loc", ())): str(e.get("msg", "invalid")) for e in exc.errors}
+    return _mamori_error(request, InvalidInput(problems))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _mamori_error(request, AuthenticationRequired("authentication required"))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja's own refusals (an unparsable body, say), in the same shape as ours."""
+    body = InvalidInput(str(exc), field="body").diagnostics()
+    return api.create_response(request, body, status=exc.status_code)

@@ -1,0 +1,21 @@
+"""Issuing tracking ids from a locked per-year sequence, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from mamori.cases.models import TrackingSequence
+from mamori.core.tracking import TrackingId
+
+
+def next_tracking_id(now: datetime) -> TrackingId:
+    prefix = settings.MAMORI_TRACKING_PREFIX
+    year = timezone.localtime(now).year
+    TrackingSequence.objects.get_or_create(prefix=prefix, year=year)
+    sequence = TrackingSequence.objects.select_for_update().get(prefix=prefix, year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return TrackingId(prefix, year, sequence.last_number)

@@ -1,0 +1,542 @@
+"""Cases: the only entry point for views, the API, the CLI and other apps.
+
+Every function takes the acting user first. Which cases a user can see is decided once, in
+``visible_cases``; a case outside it is "not found" for that user, whatever they try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from mamori.accounts.models import User
+from mamori.accounts.services import AnyUser, can, require, role_of
+from mamori.cases import attachments as files
+from mamori.cases.audit import AuditLog
+from mamori.cases.models import (
+    FLAG_FIELDS,
+    Attachment,
+    AuditEntry,
+    Case,
+    Message,
+    MessageKind,
+    StateEntry,
+)
+from mamori.cases.numbering import next_tracking_id
+from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
+from mamori.core.channels import Channel
+from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
+from mamori.core.workflow import (
+    FLAGS_ON_ENTRY,
+    REPORTER_VIEW,
+    CaseFacts,
+    Flag,
+    ReporterState,
+    State,
+    Step,
+    StepInput,
+    check_step,
+    find_step,
+    steps_from,
+)
+from mamori.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from mamori.products import services as catalogue
+
+MAX_TEXT = 100_000
+SYSTEM = "Mamori"
+
+# Scope ---------------------------------------------------------------------------------------
+
+
+def visible_cases(user: AnyUser) -> QuerySet[Case]:
+    """Every case ``user`` may see. All case queries for a user start here."""
+    visibility = CASE_VISIBILITY[role_of(user)]
+    cases = Case.objects.all()
+    if visibility is Visibility.OWN:
+        return cases.filter(reporter=user)
+    if visibility is Visibility.TEAM:
+        teams = catalogue.team_ids_of(user)
+        inside = Case.objects.filter(Q(owning_team__in=teams) | Q(products__teams__in=teams))
+        return cases.filter(pk__in=inside.values("pk"))
+    return cases
+
+
+def get_case(user: AnyUser, tracking_id: str) -> Case:
+    case = visible_cases(user).filter(tracking_id=tracking_id).first()
+    if case is None:
+        raise NotFound(f"no case {tracking_id[:40]!r}")
+    return case
+
+
+def _locked(user: AnyUser, tracking_id: str) -> Case:
+    """The case, visible to ``user``, locked for the rest of the transaction."""
+    pk = get_case(user, tracking_id).pk
+    return Case.objects.select_for_update().get(pk=pk)
+
+
+def is_internal(user: AnyUser) -> bool:
+    return can(user, Action.CASE_VIEW_INTERNAL)
+
+
+# Creating and editing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseDraft:
+    title: str
+    description: str = ""
+    source: Channel = Channel.INTERNAL
+    products: tuple[str, ...] = ()
+    reporter_name: str = ""
+    reporter_email: str = ""
+    reporter_organisation: str = ""
+
+
+@dataclass(frozen=True)
+class CaseChanges:
+    """Fields to change; ``None`` leaves a field as it is."""
+
+    title: str | None = None
+    description: str | None = None
+    products: tuple[str, ...] | None = None
+    owning_team: str | None = None  # team slug, "" to clear
+    assignee: str | None = None  # username, "" to clear
+    cvss_vector: str | None = None  # "" to clear
+    severity: str | None = None  # "" to clear
+    reporter_name: str | None = None
+    reporter_email: str | None = None
+    reporter_organisation: str | None = None
+
+
+def _text(value: str, name: str, limit: int, *, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput("required", field=name)
+    if len(value) > limit:
+        raise InvalidInput(f"at most {limit} characters", field=name)
+    return value
+
+
+@transaction.atomic
+def create_case(user: AnyUser, draft: CaseDraft) -> Case:
+    actor = require(user, Action.CASE_CREATE)
+    external = not actor.is_internal
+    now = timezone.now()
+    case = Case(
+        tracking_id=str(next_tracking_id(now)),
+        title=_text(draft.title, "title", 300, required=True),
+        description=_text(draft.description, "description", MAX_TEXT),
+        source=(Channel.WEB if external and draft.source is Channel.INTERNAL else draft.source),
+        reporter=actor if external else None,
+        reporter_name=_text(
+            actor.get_full_name() or actor.username if external else draft.reporter_name,
+            "reporter_name",
+            200,
+        ),
+        reporter_email=_text(actor.email if external else draft.reporter_email, "email", 254),
+        reporter_organisation=_text(
+            actor.organisation if external else draft.reporter_organisation, "organisation", 200
+        ),
+        state=State.RECEIVED.value,
+        state_changed_at=now,
+        created_at=now,
+        vendor_aware_at=now,
+    )
+    products = catalogue.resolve_products(draft.products) if actor.is_internal else []
+    case.save()
+    case.products.set(products)
+    StateEntry.objects.create(case=case, state=case.state, entered_at=now, actor=actor)
+    log = AuditLog(case, actor, now)
+    log.add("created", "state", "", case.state)
+    log.add("flag", "V", "", now.isoformat())
+    if products:
+        log.add("update", "products", "", _slugs(products))
+    log.save()
+    return case
+
+
+def _slugs(products: Iterable[object]) -> str:
+    return ", ".join(sorted(getattr(p, "slug", str(p)) for p in products))
+
+
+def _user_display(user: User | None) -> str:
+    return "" if user is None else user.username
+
+
+def _internal_user(username: str) -> User:
+    person = User.objects.filter(username=username, is_active=True).first()
+    if person is None or not person.is_internal:
+        raise InvalidInput(f"no active internal user {username!r}", field="assignee")
+    return person
+
+
+@transaction.atomic
+def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
+    actor = require(user, Action.CASE_EDIT)
+    case = _locked(actor, tracking_id)
+    log = AuditLog(case, actor)
+    for name, limit in (
+        ("title", 300),
+        ("description", MAX_TEXT),
+        ("reporter_name", 200),
+        ("reporter_email", 254),
+        ("reporter_organisation", 200),
+    ):
+        value = getattr(changes, name)
+        if value is not None:
+            new = _text(value, name, limit, required=name == "title")
+            log.change(name, getattr(case, name), new)
+            setattr(case, name, new)
+    if changes.cvss_vector is not None:
+        score = parse_cvss(changes.cvss_vector) if changes.cvss_vector.strip() else None
+        log.change("cvss_vector", case.cvss_vector, score.vector if score else "")
+        case.cvss_vector = score.vector if score else ""
+        case.cvss_score = score.base_score if score else None  # type: ignore[assignment]
+    if changes.severity is not None:
+        severity = _severity(changes.severity)
+        log.change("severity", case.severity, severity.value if severity else "")
+        case.severity = severity.value if severity else ""
+        case.priority = severity.rank if severity else UNRATED_RANK
+    if changes.owning_team is not None:
+        team = catalogue.resolve_team(changes.owning_team) if changes.owning_team else None
+        log.change("owning_team", getattr(case.owning_team, "slug", ""), getattr(team, "slug", ""))
+        case.owning_team = team
+    if changes.assignee is not None:
+        person = _internal_user(changes.assignee) if changes.assignee else None
+        log.change("assignee", _user_display(case.assignee), _user_display(person))
+        case.assignee = person
+    case.save()
+    if changes.products is not None:
+        products = catalogue.resolve_products(changes.products)
+        log.change("products", _slugs(case.products.all()), _slugs(products))
+        case.products.set(products)
+    log.save()
+    return case
+
+
+def _severity(value: str) -> Severity | None:
+    if not value.strip():
+        return None
+    try:
+        return Severity(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(s.value for s in Severity)
+        raise InvalidInput(f"must be one of {allowed}", field="severity") from None
+
+
+# The workflow --------------------------------------------------------------------------------
+
+
+def facts(case: Case) -> CaseFacts:
+    return CaseFacts(
+        state=case.state_enum,
+        product_count=case.products.count(),
+        cvss_vector=case.cvss_vector,
+        severity=case.severity,
+        owning_team=str(case.owning_team_id or ""),
+        assignee=str(case.assignee_id or ""),
+    )
+
+
+@dataclass(frozen=True)
+class StepOption:
+    """A step offered from the case's state, whether this user may take it, what it lacks."""
+
+    step: Step
+    permitted: bool
+    missing: tuple[str, ...]  # requirements on the case itself that are not yet met
+    inputs: tuple[str, ...]  # what the user must supply with the step
+
+
+def step_options(user: AnyUser, case: Case) -> list[StepOption]:
+    role = role_of(user)
+    if not allows(role, Action.CASE_VIEW_INTERNAL):
+        return []
+    snapshot = facts(case)
+    options = []
+    for step in steps_from(snapshot.state):
+        lacking = [r for r in step.missing(snapshot, StepInput()) if r.key not in step.inputs]
+        options.append(
+            StepOption(
+                step, allows(role, step.action), tuple(r.message for r in lacking), step.inputs
+            )
+        )
+    return options
+
+
+@transaction.atomic
+def transition(user: AnyUser, tracking_id: str, target: str, given: StepInput) -> Case:
+    """Move a case one step; refused steps raise and change nothing."""
+    case = _locked(user, tracking_id)
+    try:
+        goal = State(target)
+    except ValueError:
+        raise InvalidInput(f"unknown state {target[:40]!r}", field="target") from None
+    step = find_step(case.state_enum, goal)
+    actor = require(user, step.action)
+    check_step(facts(case), goal, given)
+    original = _original(actor, case, given) if goal is State.DUPLICATE else None
+    _apply(case, step, actor, given, original)
+    return case
+
+
+def _original(actor: User, case: Case, given: StepInput) -> Case:
+    original = visible_cases(actor).filter(tracking_id=given.duplicate_of.strip()).first()
+    if original is None:
+        raise InvalidInput(f"no case {given.duplicate_of[:40]!r}", field="duplicate_of")
+    if original.pk == case.pk:
+        raise InvalidInput("a case cannot duplicate itself", field="duplicate_of")
+    return original
+
+
+def _apply(case: Case, step: Step, actor: User, given: StepInput, original: Case | None) -> None:
+    now = timezone.now()
+    log = AuditLog(case, actor, now)
+    log.change("state", case.state, step.target.value, action="transition")
+    case.state = step.target.value
+    case.state_changed_at = now
+    if step.is_rework:
+        log.change("rework_count", str(case.rework_count), str(case.rework_count + 1))
+        case.rework_count += 1
+    for name in ("bug_reference", "build_reference", "release_reference"):
+        value = _text(getattr(given, name), name, 300)
+        if name in step.inputs:
+            log.change(name, getattr(case, name), value)
+            setattr(case, name, value)
+    if original is not None:
+        log.change("duplicate_of", "", original.tracking_id)
+        case.duplicate_of = original
+    for flag in sorted(FLAGS_ON_ENTRY.get(step.target, ())):
+        if getattr(case, FLAG_FIELDS[flag]) is None:
+            setattr(case, FLAG_FIELDS[flag], now)
+            log.add("flag", flag.value, "", now.isoformat())
+    case.save()
+    reason = _text(given.reason, "reason", MAX_TEXT)
+    StateEntry.objects.create(
+        case=case, state=case.state, entered_at=now, actor=actor, reason=reason
+    )
+    log.save()
+    _tell_reporter(case, step, reason, original, now)
+
+
+def _tell_reporter(
+    case: Case, step: Step, reason: str, original: Case | None, now: datetime
+) -> None:
+    if step.target is State.NEEDS_INFO:
+        body = f"We need more information to continue:\n\n{reason}"
+    elif step.target is State.DUPLICATE and original is not None:
+        body = (
+            "Thank you. This report describes a vulnerability that was already reported to us; "
+            "we are tracking it together with the earlier report."
+        )
+    else:
+        return
+    Message.objects.create(
+        case=case,
+        kind=MessageKind.THREAD,
+        author=None,
+        author_name=SYSTEM,
+        body=body,
+        created_at=now,
+    )
+
+
+@transaction.atomic
+def set_flag(user: AnyUser, tracking_id: str, flag: str, at: datetime | None = None) -> Case:
+    actor = require(user, Action.CASE_SET_FLAG)
+    case = _locked(actor, tracking_id)
+    try:
+        which = Flag(flag)
+    except ValueError:
+        raise InvalidInput("must be one of V, F, D, P, X, A", field="flag") from None
+    now = timezone.now()
+    when = at or now
+    if when > now:
+        raise InvalidInput("cannot be in the future", field="at")
+    current = getattr(case, FLAG_FIELDS[which])
+    if current is not None:
+        raise Conflict(f"{which.value} ({which.label}) is already true since {current:%Y-%m-%d}")
+    setattr(case, FLAG_FIELDS[which], when)
+    case.save(update_fields=[FLAG_FIELDS[which], "updated_at"])
+    log = AuditLog(case, actor, now)
+    log.add("flag", which.value, "", when.isoformat())
+    log.save()
+    return case
+
+
+def flags(case: Case) -> list[tuple[Flag, datetime | None]]:
+    return [(flag, getattr(case, name)) for flag, name in FLAG_FIELDS.items()]
+
+
+def reporter_state(case: Case) -> ReporterState:
+    return REPORTER_VIEW[case.state_enum]
+
+
+# Messages, notes and attachments -------------------------------------------------------------
+
+
+@transaction.atomic
+def post_message(
+    user: AnyUser,
+    tracking_id: str,
+    body: str,
+    uploads: Sequence[UploadedFile] = (),
+    *,
+    internal_note: bool = False,
+) -> Message:
+    """Add to the thread with the reporter, or (``internal_note``) an internal note."""
+    actor = require(user, Action.NOTE_POST if internal_note else Action.MESSAGE_POST)
+    case = _locked(actor, tracking_id)
+    text = _text(body, "body", MAX_TEXT, required=not uploads)
+    now = timezone.now()
+    message = Message.objects.create(
+        case=case,
+        kind=MessageKind.NOTE if internal_note else MessageKind.THREAD,
+        author=actor,
+        author_name=str(actor),
+        from_reporter=not actor.is_internal,
+        body=text,
+        created_at=now,
+    )
+    log = AuditLog(case, actor, now)
+    log.add("note" if internal_note else "message", "", "", f"#{message.pk}")
+    for upload in uploads:
+        stored = _attach(case, message, upload, actor)
+        log.add("attachment", "", "", f"{stored.filename} ({stored.size} bytes, {stored.sha256})")
+    log.save()
+    return message
+
+
+def _attach(case: Case, message: Message, upload: UploadedFile, actor: User) -> Attachment:
+    sniffed, digest = files.inspect(upload.file, upload.size or 0)
+    attachment = Attachment(
+        case=case,
+        message=message,
+        filename=files.display_name(upload.name or ""),
+        content_type=sniffed,
+        size=upload.size or 0,
+        sha256=digest,
+        uploaded_by=actor,
+    )
+    attachment.file.save("upload", upload, save=False)
+    attachment.save()
+    return attachment
+
+
+def get_attachment(user: AnyUser, tracking_id: str, attachment_id: int) -> Attachment:
+    """An attachment the user may download; notes' attachments are internal."""
+    case = get_case(user, tracking_id)
+    found = case.attachments.select_related("message").filter(pk=attachment_id).first()
+    internal = found is not None and found.message is not None and found.message.kind == "note"
+    if found is None or (internal and not is_internal(user)):
+        raise NotFound(f"no attachment {attachment_id} on {tracking_id}")
+    return found
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    states: tuple[str, ...] = ()
+    product: str = ""
+    team: str = ""
+    assignee: str = ""
+    severity: str = ""
+    include_done: bool = False
+
+
+def queue(user: AnyUser, filters: QueueFilter = QueueFilter()) -> QuerySet[Case]:
+    """Cases for a list: by priority, then age (oldest first)."""
+    cases = visible_cases(user)
+    unknown = [s for s in filters.states if s not in State._value2member_map_]
+    if unknown:
+        raise InvalidInput(f"unknown states: {', '.join(unknown)}", field="state")
+    if filters.states:
+        cases = cases.filter(state__in=filters.states)
+    elif not filters.include_done:
+        cases = cases.exclude(state__in=[State.CLOSED.value])
+    if filters.product:
+        cases = cases.filter(products__slug=filters.product)
+    if filters.team:
+        cases = cases.filter(owning_team__slug=filters.team)
+    if filters.assignee:
+        cases = cases.filter(assignee__username=filters.assignee)
+    if filters.severity:
+        cases = cases.filter(severity=filters.severity)
+    return (
+        cases.select_related("owning_team", "assignee")
+        .prefetch_related("products")
+        .order_by("priority", "created_at", "pk")
+        .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """Everything a case page shows, already filtered for the user who asks."""
+
+    case: Case
+    internal: bool
+    reporter_state: ReporterState
+    thread: list[Message]
+    notes: list[Message] = field(default_factory=list)
+    timeline: list[StateEntry] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    steps: list[StepOption] = field(default_factory=list)
+    flags: list[tuple[Flag, datetime | None]] = field(default_factory=list)
+
+
+def _messages(case: Case, kind: MessageKind) -> list[Message]:
+    return list(
+        case.messages.filter(kind=kind)
+        .select_related("author")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
+    )
+
+
+def case_page(user: AnyUser, tracking_id: str) -> CasePage:
+    case = (
+        visible_cases(user)
+        .select_related("owning_team", "assignee", "reporter", "duplicate_of")
+        .prefetch_related("products")
+        .filter(tracking_id=tracking_id)
+        .first()
+    )
+    if case is None:
+        raise NotFound(f"no case {tracking_id[:40]!r}")
+    thread = _messages(case, MessageKind.THREAD)
+    if not is_internal(user):
+        return CasePage(case, False, reporter_state(case), thread)
+    return CasePage(
+        case,
+        True,
+        reporter_state(case),
+        thread,
+        notes=_messages(case, MessageKind.NOTE),
+        timeline=list(case.state_entries.select_related("actor")),
+        audit=list(case.audit_entries.all()),
+        steps=step_options(user, case),
+        flags=flags(case),
+    )
+
+
+def ensure_internal(user: AnyUser) -> User:
+    """For pages that only the response team and product teams see."""
+    if not is_internal(user):
+        raise PermissionDenied("this page is for the response team")
+    return require(user, Action.CASE_VIEW_INTERNAL)
+
+
+def internal_case(user: AnyUser, tracking_id: str) -> Case:
+    """A case for internal-only reading (notes, audit, timeline); others get "not found"."""
+    case = get_case(user, tracking_id)
+    if not is_internal(user):
+        raise NotFound(f"no case {tracking_id[:40]!r}")
+    return case

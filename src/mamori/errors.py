@@ -1,0 +1,106 @@
+"""The one error tree of Mamori.
+
+Every failure a user should hear about is an ``Error`` subclass carrying the message they should
+see. The web layer maps the tree to HTTP status codes once (``mamori.web.errors``) and the CLI maps
+it to exit codes once (``mamori.cli.main``); nothing else translates errors.
+
+::
+
+    Error
+    ├── ConfigurationError          the server refuses to start
+    ├── InvalidInput                a value failed validation (names the field)
+    │   └── PayloadTooLarge         a body or an upload is over its limit
+    ├── AuthenticationRequired      no (valid) credentials
+    ├── PermissionDenied            known user, action not allowed
+    ├── NotFound                    no such object, or not visible to this user
+    └── Conflict                    the request clashes with the current state
+        ├── IllegalTransition       the workflow has no such step from here
+        └── GateRefused             the step exists, but requirements are missing
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class Error(Exception):
+    """Root of every error Mamori raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def diagnostics(self) -> dict[str, object]:
+        """A JSON-ready description of the error, for API bodies and logs."""
+        return {"error": self.code, "message": self.message}
+
+
+class ConfigurationError(Error):
+    code = "configuration"
+
+
+class InvalidInput(Error):
+    """A value failed validation. ``problems`` maps field names to what is wrong with them."""
+
+    code = "invalid"
+
+    def __init__(self, problems: dict[str, str] | str, *, field: str = "") -> None:
+        if isinstance(problems, str):
+            problems = {field or "__all__": problems}
+        self.problems = dict(problems)
+        text = "; ".join(f"{name}: {problem}" for name, problem in self.problems.items())
+        super().__init__(text)
+
+    def diagnostics(self) -> dict[str, object]:
+        return {
+            "error": self.code,
+            "message": self.message,
+            "detail": [
+                {"field": name, "problem": problem} for name, problem in self.problems.items()
+            ],
+        }
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "too_large"
+
+
+class AuthenticationRequired(Error):
+    code = "unauthenticated"
+
+
+class PermissionDenied(Error):
+    code = "forbidden"
+
+
+class NotFound(Error):
+    code = "not_found"
+
+
+class Conflict(Error):
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class GateRefused(Conflict):
+    """A workflow step whose gate found requirements missing; ``missing`` lists them."""
+
+    code = "gate_refused"
+
+    def __init__(self, target: str, missing: Sequence[str]) -> None:
+        self.target = target
+        self.missing = tuple(missing)
+        super().__init__(f"cannot move to {target}: " + "; ".join(self.missing))
+
+    def diagnostics(self) -> dict[str, object]:
+        return {
+            "error": self.code,
+            "message": self.message,
+            "target": self.target,
+            "missing": list(self.missing),
+        }

@@ -1,0 +1,1 @@
+"""The product catalogue: products, versions and their support, components, aliases, teams."""

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from mamori.api import api
+
+urlpatterns = [
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("mamori.accounts.urls")),
+    path("catalogue/", include("mamori.products.urls")),
+    path("cases/", include("mamori.cases.urls")),
+    path("", include("mamori.web.urls")),
+]
