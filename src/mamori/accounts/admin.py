@@ -9,7 +9,7 @@ class MamoriUserAdmin(UserAdmin):
     list_display = ("username", "email", "role", "organisation", "is_active")
     list_filter = ("role", "is_active")
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         ("Mamori", {"fields": ("role", "organisation", "must_change_password")}),
     )
 

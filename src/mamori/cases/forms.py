@@ -85,7 +85,7 @@ class StepForm(forms.Form):
 
 class MessageForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea, required=False, max_length=MAX_TEXT)
-    files = MultipleFileField(required=False)
+    attachments = MultipleFileField(required=False)
 
 
 class FlagForm(forms.Form):

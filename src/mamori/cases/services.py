@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -59,7 +60,7 @@ def visible_cases(user: AnyUser) -> QuerySet[Case]:
     visibility = CASE_VISIBILITY[role_of(user)]
     cases = Case.objects.all()
     if visibility is Visibility.OWN:
-        return cases.filter(reporter=user)
+        return cases.filter(reporter_id=user.pk)
     if visibility is Visibility.TEAM:
         teams = catalogue.team_ids_of(user)
         inside = Case.objects.filter(Q(owning_team__in=teams) | Q(products__teams__in=teams))
@@ -197,7 +198,7 @@ def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
         score = parse_cvss(changes.cvss_vector) if changes.cvss_vector.strip() else None
         log.change("cvss_vector", case.cvss_vector, score.vector if score else "")
         case.cvss_vector = score.vector if score else ""
-        case.cvss_score = score.base_score if score else None  # type: ignore[assignment]
+        case.cvss_score = Decimal(str(score.base_score)) if score else None
     if changes.severity is not None:
         severity = _severity(changes.severity)
         log.change("severity", case.severity, severity.value if severity else "")
@@ -386,7 +387,7 @@ def post_message(
     user: AnyUser,
     tracking_id: str,
     body: str,
-    uploads: Sequence[UploadedFile] = (),
+    uploads: Sequence[UploadedFile[bytes]] = (),
     *,
     internal_note: bool = False,
 ) -> Message:
@@ -413,7 +414,9 @@ def post_message(
     return message
 
 
-def _attach(case: Case, message: Message, upload: UploadedFile, actor: User) -> Attachment:
+def _attach(case: Case, message: Message, upload: UploadedFile[bytes], actor: User) -> Attachment:
+    if upload.file is None:
+        raise InvalidInput("empty upload", field="attachment")
     sniffed, digest = files.inspect(upload.file, upload.size or 0)
     attachment = Attachment(
         case=case,

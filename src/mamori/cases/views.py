@@ -156,7 +156,7 @@ def _post(request: HttpRequest, tracking_id: str, *, note: bool) -> HttpResponse
     form = forms.MessageForm(request.POST, request.FILES)
     if not form.is_valid():
         return _back(request, tracking_id, _invalid(form))
-    body, uploads = form.cleaned_data["body"], form.cleaned_data["files"]
+    body, uploads = form.cleaned_data["body"], form.cleaned_data["attachments"]
     try:
         services.post_message(request.user, tracking_id, body, uploads, internal_note=note)
     except REFUSALS as error:

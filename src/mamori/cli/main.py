@@ -31,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def exit_code(error: errors.Error) -> int:
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms as django_forms
 from django.contrib import messages
@@ -22,13 +23,16 @@ def _team_choices(request: HttpRequest) -> list[tuple[str, str]]:
     return [(t.slug, t.name) for t in services.list_teams(request.user)]
 
 
+Data = dict[str, Any]
+
+
 def _submit(
-    request: HttpRequest, form: django_forms.Form, action: Callable[[dict], object], done: str
+    request: HttpRequest, form: django_forms.Form, action: Callable[[Data], object], done: str
 ) -> bool:
     """Validate ``form`` and run ``action``; report the outcome as a message."""
     if not form.is_valid():
         for field, problems in form.errors.items():
-            messages.error(request, f"{field}: {'; '.join(problems)}")
+            messages.error(request, f"{field}: {'; '.join(str(p) for p in problems)}")
         return False
     try:
         action(form.cleaned_data)
@@ -45,7 +49,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     form.fields["teams"].choices = _team_choices(request)  # type: ignore[attr-defined]
     if request.method == "POST":
 
-        def create(d: dict) -> object:
+        def create(d: Data) -> object:
             draft = services.ProductDraft(d["slug"], d["name"], d["description"], tuple(d["teams"]))
             return services.create_product(request.user, draft)
 
@@ -70,7 +74,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def add_version(request: HttpRequest, slug: str) -> HttpResponse:
-    def create(d: dict) -> object:
+    def create(d: Data) -> object:
         draft = services.VersionDraft(
             d["name"], SupportStatus(d["support_status"]), d["support_ends_on"], d["released_on"]
         )
@@ -83,7 +87,7 @@ def add_version(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def add_component(request: HttpRequest, slug: str) -> HttpResponse:
-    def create(d: dict) -> object:
+    def create(d: Data) -> object:
         return services.add_component(request.user, slug, d["purl"], d["name"])
 
     _submit(request, forms.ComponentForm(request.POST), create, "Component added.")
@@ -93,7 +97,7 @@ def add_component(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def add_alias(request: HttpRequest, slug: str) -> HttpResponse:
-    def create(d: dict) -> object:
+    def create(d: Data) -> object:
         return services.add_alias(request.user, slug, d["alias"])
 
     _submit(request, forms.AliasForm(request.POST), create, "Alias added.")
@@ -105,7 +109,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
     form = forms.TeamForm(request.POST or None)
     if request.method == "POST":
 
-        def create(d: dict) -> object:
+        def create(d: Data) -> object:
             return services.create_team(request.user, d["slug"], d["name"])
 
         if _submit(request, form, create, "Team created."):
@@ -117,7 +121,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def team_member(request: HttpRequest, slug: str) -> HttpResponse:
-    def apply(d: dict) -> object:
+    def apply(d: Data) -> object:
         return services.set_membership(request.user, slug, d["username"], not d["remove"])
 
     _submit(request, forms.MemberForm(request.POST), apply, "Team updated.")

@@ -19,5 +19,5 @@ HTTP_STATUS: dict[type[errors.Error], int] = {
 def http_status(error: errors.Error) -> int:
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
