@@ -8,6 +8,16 @@ from mamori.core.authz import Role
 from tests import factories
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(request: pytest.FixtureRequest, settings) -> None:
+    """Argon2 is deliberately slow; tests that create many users hash with MD5 instead.
+
+    Tests marked ``argon2`` keep the production hasher (see tests/test_accounts.py).
+    """
+    if not request.node.get_closest_marker("argon2"):
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin(db: None) -> User:
     return factories.user(Role.ADMINISTRATOR, "root")

@@ -133,7 +133,7 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
         tracking_id=str(next_tracking_id(now)),
         title=_text(draft.title, "title", 300, required=True),
         description=_text(draft.description, "description", MAX_TEXT),
-        source=(Channel.WEB if external and draft.source is Channel.INTERNAL else draft.source),
+        source=_source(draft.source, external),
         reporter=actor if external else None,
         reporter_name=_text(
             actor.get_full_name() or actor.username if external else draft.reporter_name,
@@ -160,6 +160,13 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
         log.add("update", "products", "", _slugs(products))
     log.save()
     return case
+
+
+def _source(source: Channel, external: bool) -> Channel:
+    """External reporters cannot claim to be a coordinator or an internal channel."""
+    if external and source not in (Channel.WEB, Channel.API):
+        return Channel.WEB
+    return source
 
 
 def _slugs(products: Iterable[object]) -> str:
@@ -273,8 +280,15 @@ def step_options(user: AnyUser, case: Case) -> list[StepOption]:
 
 @transaction.atomic
 def transition(user: AnyUser, tracking_id: str, target: str, given: StepInput) -> Case:
-    """Move a case one step; refused steps raise and change nothing."""
+    """Move a case one step; refused steps raise and change nothing.
+
+    Users who may not see internal state are refused (403, the same for every target) before the
+    workflow is consulted, so the answer tells them nothing about the state; cases they cannot
+    see are "not found" as everywhere.
+    """
     case = _locked(user, tracking_id)
+    if not is_internal(user):
+        raise PermissionDenied("your role may not move cases through the workflow")
     try:
         goal = State(target)
     except ValueError:
@@ -456,8 +470,16 @@ class QueueFilter:
 
 
 def queue(user: AnyUser, filters: QueueFilter = QueueFilter()) -> QuerySet[Case]:
-    """Cases for a list: by priority, then age (oldest first)."""
+    """Cases for a list: by priority, then age (oldest first).
+
+    External users get their own cases, newest first, whatever their state: every filter and the
+    priority order would reveal internal fields, so filters are refused for them.
+    """
     cases = visible_cases(user)
+    if not is_internal(user):
+        if filters != QueueFilter() and filters != QueueFilter(include_done=True):
+            raise InvalidInput("filters are for the response team", field="filters")
+        return cases.order_by("-created_at", "-pk")
     unknown = [s for s in filters.states if s not in State._value2member_map_]
     if unknown:
         raise InvalidInput(f"unknown states: {', '.join(unknown)}", field="state")
