@@ -6,15 +6,27 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, django_auth
+from ninja.types import DictStrAny
 
 from mamori import __version__
 from mamori.accounts.api import router as accounts_router
 from mamori.accounts.services import user_for_token
 from mamori.cases.api import router as cases_router
-from mamori.errors import AuthenticationRequired, Error, InvalidInput
+from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PermissionDenied
 from mamori.products.api import router as products_router
 from mamori.web.errors import http_status
+
+
+class ObjectsOnly(Parser):
+    """Request bodies are JSON objects; anything else is refused before a schema sees it."""
+
+    def parse_body(self, request: HttpRequest) -> DictStrAny:
+        body = super().parse_body(request)
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body
 
 
 class TokenAuth(HttpBearer):
@@ -33,6 +45,7 @@ api = NinjaAPI(
     description="Security response and update delivery.",
     auth=[TokenAuth(), django_auth],
     urls_namespace="api",
+    parser=ObjectsOnly(),
 )
 api.add_router("/", accounts_router)
 api.add_router("/", products_router)
@@ -40,7 +53,7 @@ api.add_router("/", cases_router)
 
 
 def _field(loc: list[object] | tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "payload")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "file", "payload")]
     return ".".join(parts) or "body"
 
 
@@ -60,8 +73,16 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return _mamori_error(request, AuthenticationRequired("authentication required"))
 
 
+_NINJA_REFUSALS: dict[int, type[Error]] = {
+    401: AuthenticationRequired,
+    403: PermissionDenied,  # e.g. a session-authenticated POST without a CSRF token
+    404: NotFound,
+}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    """Ninja's own refusals (an unparsable body, say), in the same shape as ours."""
-    body = InvalidInput(str(exc), field="body").diagnostics()
-    return api.create_response(request, body, status=exc.status_code)
+    """Ninja's own refusals (an unparsable body, a CSRF failure), in the same shape as ours."""
+    kind = _NINJA_REFUSALS.get(exc.status_code)
+    error = kind(str(exc)) if kind else InvalidInput(str(exc), field="body")
+    return api.create_response(request, error.diagnostics(), status=exc.status_code)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mamori.errors import ConfigurationError
+from mamori.core.tracking import TrackingId
+from mamori.errors import ConfigurationError, InvalidInput
 
 #: The secret used only in development mode; refused anywhere else.
 DEVELOPMENT_SECRET = "mamori-development-only-insecure-secret-key-0000"  # noqa: S105 - refused outside development
@@ -71,7 +72,7 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
 
 
 def _secret(env: Mapping[str, str], data_dir: Path, development: bool) -> str:
-    key = env.get("MAMORI_SECRET_KEY", "")
+    key = env.get("MAMORI_SECRET_KEY", "").strip()
     if not key:
         path = data_dir / SECRET_FILE
         key = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
@@ -88,6 +89,15 @@ def _secret(env: Mapping[str, str], data_dir: Path, development: bool) -> str:
     if len(key) < MIN_SECRET_LENGTH and not development:
         raise ConfigurationError(f"MAMORI_SECRET_KEY must be at least {MIN_SECRET_LENGTH} chars")
     return key
+
+
+def _prefix(value: str) -> str:
+    try:
+        return TrackingId.check_prefix(value)
+    except InvalidInput:
+        raise ConfigurationError(
+            f"MAMORI_TRACKING_PREFIX must be 2-16 capital letters or digits, not {value!r}"
+        ) from None
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
@@ -110,7 +120,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         allowed_hosts=_list(env, "MAMORI_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),
         csrf_trusted_origins=_list(env, "MAMORI_CSRF_TRUSTED_ORIGINS", ""),
         time_zone=time_zone,
-        tracking_prefix=env.get("MAMORI_TRACKING_PREFIX", "MAMORI"),
+        tracking_prefix=_prefix(env.get("MAMORI_TRACKING_PREFIX", "MAMORI")),
         max_body_bytes=_int(env, "MAMORI_MAX_BODY_BYTES", 2 * MIB),
         max_attachment_bytes=_int(env, "MAMORI_MAX_ATTACHMENT_BYTES", 25 * MIB),
         secure_cookies=_flag(env, "MAMORI_SECURE_COOKIES"),

@@ -421,14 +421,30 @@ def post_message(
     )
     log = AuditLog(case, actor, now)
     log.add("note" if internal_note else "message", "", "", f"#{message.pk}")
-    for upload in uploads:
-        stored = _attach(case, message, upload, actor)
-        log.add("attachment", "", "", f"{stored.filename} ({stored.size} bytes, {stored.sha256})")
-    log.save()
+    checked = [_check(case, message, upload, actor) for upload in uploads]
+    written: list[Attachment] = []
+    try:
+        for attachment, upload in checked:
+            attachment.file.save("upload", upload, save=False)
+            written.append(attachment)
+            attachment.save()
+            log.add(
+                "attachment",
+                "",
+                "",
+                f"{attachment.filename} ({attachment.size} bytes, {attachment.sha256})",
+            )
+        log.save()
+    except BaseException:
+        _remove(written)  # the rows roll back; the files must not stay behind
+        raise
     return message
 
 
-def _attach(case: Case, message: Message, upload: UploadedFile[bytes], actor: User) -> Attachment:
+def _check(
+    case: Case, message: Message, upload: UploadedFile[bytes], actor: User
+) -> tuple[Attachment, UploadedFile[bytes]]:
+    """Size, type and hash of an upload, checked for every upload before any is written."""
     if upload.file is None:
         raise InvalidInput("empty upload", field="attachment")
     sniffed, digest = files.inspect(upload.file, upload.size or 0)
@@ -441,9 +457,13 @@ def _attach(case: Case, message: Message, upload: UploadedFile[bytes], actor: Us
         sha256=digest,
         uploaded_by=actor,
     )
-    attachment.file.save("upload", upload, save=False)
-    attachment.save()
-    return attachment
+    return attachment, upload
+
+
+def _remove(attachments: list[Attachment]) -> None:
+    for attachment in attachments:
+        if attachment.file.name:
+            attachment.file.storage.delete(attachment.file.name)
 
 
 def get_attachment(user: AnyUser, tracking_id: str, attachment_id: int) -> Attachment:

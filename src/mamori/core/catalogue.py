@@ -51,11 +51,11 @@ def normalise_alias(text: str) -> str:
     return folded
 
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII)
 
 
 def check_slug(slug: str) -> str:
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise InvalidInput(
             "1-63 lower-case letters, digits and hyphens, starting with a letter or digit",
             field="slug",

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import resolve, reverse
 
-from mamori.errors import AuthenticationRequired, Error, PayloadTooLarge
+from mamori.errors import AuthenticationRequired, Error, NotFound, PayloadTooLarge
 from mamori.web.errors import http_status
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -37,6 +37,32 @@ class BodySizeLimitMiddleware:
             error = PayloadTooLarge(f"the request body is over {limit} bytes", field="body")
             return JsonResponse(error.diagnostics(), status=413)
         return self.get_response(request)
+
+
+class ApiJsonErrorsMiddleware:
+    """Django's own 404 and 405 answers under /api/ come as JSON, like every other API error."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        json_body = response.get("Content-Type", "").startswith("application/json")
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in (404, 405)
+            and not json_body
+        ):
+            body = (
+                NotFound(f"no API endpoint {request.path}").diagnostics()
+                if response.status_code == 404
+                else {"error": "method_not_allowed", "message": f"{request.method} is not allowed"}
+            )
+            refused = JsonResponse(body, status=response.status_code)
+            if "Allow" in response:
+                refused["Allow"] = response["Allow"]
+            return refused
+        return response
 
 
 class PasswordChangeRequiredMiddleware:

@@ -1,0 +1,253 @@
+"""``mamori.config.load`` with explicit environments: secrets, time zone, flags, URLs, sizes."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from mamori import config
+from mamori.config import DEVELOPMENT_SECRET, MIB, ensure_secret_file, load
+from mamori.errors import ConfigurationError
+
+GOOD_SECRET = "k" * 20 + "0123456789abcdefXYZ"  # 39 characters, not a known default
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A minimal production environment that loads."""
+    return {"MAMORI_DATA_DIR": str(tmp_path / "data"), "MAMORI_SECRET_KEY": GOOD_SECRET}
+
+
+def _refused(environment: dict[str, str], variable: str) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as caught:
+        load(environment)
+    assert variable in caught.value.message
+    return caught.value
+
+
+# The secret key ------------------------------------------------------------------------------
+
+
+def test_a_good_environment_loads_with_safe_defaults(env: dict[str, str], tmp_path: Path) -> None:
+    loaded = load(env)
+    assert loaded.secret_key == GOOD_SECRET
+    assert loaded.development is False
+    assert loaded.debug is False
+    assert loaded.secure_cookies is False
+    assert loaded.data_dir == tmp_path / "data"
+    assert loaded.database_url == f"sqlite:///{tmp_path / 'data' / 'mamori.sqlite3'}"
+    assert loaded.time_zone == "UTC"
+    assert loaded.tracking_prefix == "MAMORI"
+    assert loaded.max_body_bytes == 2 * MIB
+    assert loaded.max_attachment_bytes == 25 * MIB
+    assert loaded.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
+    assert loaded.csrf_trusted_origins == ()
+
+
+def test_a_missing_secret_is_refused_outside_development(env: dict[str, str]) -> None:
+    del env["MAMORI_SECRET_KEY"]
+    _refused(env, "MAMORI_SECRET_KEY")
+
+
+def test_an_empty_secret_is_refused_outside_development(env: dict[str, str]) -> None:
+    env["MAMORI_SECRET_KEY"] = ""
+    _refused(env, "MAMORI_SECRET_KEY")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "changeme",
+        "change-me",
+        "secret",
+        DEVELOPMENT_SECRET,
+        "django-insecure-0123456789abcdefghijklmnopqrstuvwxyz0123456789",
+    ],
+)
+def test_a_default_secret_is_refused_outside_development(env: dict[str, str], secret: str) -> None:
+    env["MAMORI_SECRET_KEY"] = secret
+    _refused(env, "MAMORI_SECRET_KEY")
+
+
+@pytest.mark.parametrize("length", [1, 16, config.MIN_SECRET_LENGTH - 1])
+def test_a_short_secret_is_refused_outside_development(env: dict[str, str], length: int) -> None:
+    env["MAMORI_SECRET_KEY"] = "q" * length
+    error = _refused(env, "MAMORI_SECRET_KEY")
+    assert str(config.MIN_SECRET_LENGTH) in error.message
+
+
+def test_a_secret_of_the_minimum_length_is_accepted(env: dict[str, str]) -> None:
+    env["MAMORI_SECRET_KEY"] = "q" * config.MIN_SECRET_LENGTH
+    assert load(env).secret_key == "q" * config.MIN_SECRET_LENGTH
+
+
+@pytest.mark.parametrize("dev", ["1", "true", "yes", "on", "TRUE", " On "])
+def test_development_runs_without_a_secret(env: dict[str, str], dev: str) -> None:
+    del env["MAMORI_SECRET_KEY"]
+    env["MAMORI_DEV"] = dev
+    loaded = load(env)
+    assert loaded.development is True
+    assert loaded.secret_key == DEVELOPMENT_SECRET
+
+
+@pytest.mark.parametrize("secret", ["changeme", "short"])
+def test_development_accepts_a_default_or_short_secret(env: dict[str, str], secret: str) -> None:
+    env["MAMORI_SECRET_KEY"] = secret
+    env["MAMORI_DEV"] = "1"
+    assert load(env).secret_key == secret
+
+
+@pytest.mark.parametrize("dev", ["0", "false", "no", "off", ""])
+def test_false_values_of_mamori_dev_still_require_a_secret(env: dict[str, str], dev: str) -> None:
+    del env["MAMORI_SECRET_KEY"]
+    env["MAMORI_DEV"] = dev
+    _refused(env, "MAMORI_SECRET_KEY")
+
+
+# The secret file -----------------------------------------------------------------------------
+
+
+def test_ensure_secret_file_writes_a_private_random_secret(tmp_path: Path) -> None:
+    data = tmp_path / "new" / "data"
+    path = ensure_secret_file(data)
+    assert path == data / config.SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    secret = path.read_text(encoding="utf-8").strip()
+    assert len(secret) >= config.MIN_SECRET_LENGTH
+    assert ensure_secret_file(tmp_path / "other") != path
+    assert (tmp_path / "other" / config.SECRET_FILE).read_text(encoding="utf-8").strip() != secret
+
+
+def test_load_reads_the_secret_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    path = ensure_secret_file(data)
+    loaded = load({"MAMORI_DATA_DIR": str(data)})
+    assert loaded.secret_key == path.read_text(encoding="utf-8").strip()
+    assert loaded.development is False
+
+
+def test_ensure_secret_file_never_overwrites(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    path = ensure_secret_file(data)
+    first = path.read_text(encoding="utf-8")
+    assert ensure_secret_file(data) == path
+    assert path.read_text(encoding="utf-8") == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load({"MAMORI_DATA_DIR": str(data)}).secret_key == first.strip()
+
+
+def test_the_environment_wins_over_the_secret_file(env: dict[str, str]) -> None:
+    ensure_secret_file(Path(env["MAMORI_DATA_DIR"]))
+    assert load(env).secret_key == GOOD_SECRET
+
+
+@pytest.mark.parametrize("content", ["", "\n", "changeme\n", "short\n"])
+def test_a_weak_secret_file_is_refused(tmp_path: Path, content: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / config.SECRET_FILE).write_text(content, encoding="utf-8")
+    _refused({"MAMORI_DATA_DIR": str(data)}, "MAMORI_SECRET_KEY")
+
+
+# Other variables -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "utc+9", "Asia/Tokio", "../etc/passwd"])
+def test_an_unknown_time_zone_is_refused(env: dict[str, str], zone: str) -> None:
+    env["MAMORI_TIME_ZONE"] = zone
+    _refused(env, "MAMORI_TIME_ZONE")
+
+
+def test_a_known_time_zone_is_accepted(env: dict[str, str]) -> None:
+    env["MAMORI_TIME_ZONE"] = "Asia/Tokyo"
+    assert load(env).time_zone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("name", ["MAMORI_DEV", "MAMORI_DEBUG", "MAMORI_SECURE_COOKIES"])
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled", "y"])
+def test_a_bad_boolean_is_refused(env: dict[str, str], name: str, value: str) -> None:
+    env[name] = value
+    _refused(env, name)
+
+
+def test_booleans_are_read(env: dict[str, str]) -> None:
+    env.update(MAMORI_DEBUG="yes", MAMORI_SECURE_COOKIES="TRUE")
+    loaded = load(env)
+    assert (loaded.debug, loaded.secure_cookies) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://user:pw@localhost/mamori",
+        "oracle://db/mamori",
+        "http://example.com/db",
+        "mamori.sqlite3",
+        "/var/lib/mamori/db.sqlite3",
+    ],
+)
+def test_a_database_url_other_than_sqlite_or_postgres_is_refused(
+    env: dict[str, str], url: str
+) -> None:
+    env["MAMORI_DATABASE_URL"] = url
+    _refused(env, "MAMORI_DATABASE_URL")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/mamori/db.sqlite3",
+        "postgres://mamori@db/mamori",
+        "postgresql://mamori:pw@db:5432/mamori",
+    ],
+)
+def test_sqlite_and_postgres_urls_are_accepted(env: dict[str, str], url: str) -> None:
+    env["MAMORI_DATABASE_URL"] = url
+    assert load(env).database_url == url
+
+
+@pytest.mark.parametrize("name", ["MAMORI_MAX_BODY_BYTES", "MAMORI_MAX_ATTACHMENT_BYTES"])
+@pytest.mark.parametrize("value", ["10MB", "lots", "1.5", "1e6", "0x100"])
+def test_a_non_numeric_size_is_refused(env: dict[str, str], name: str, value: str) -> None:
+    env[name] = value
+    _refused(env, name)
+
+
+@pytest.mark.parametrize("name", ["MAMORI_MAX_BODY_BYTES", "MAMORI_MAX_ATTACHMENT_BYTES"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_size_must_be_positive(env: dict[str, str], name: str, value: str) -> None:
+    env[name] = value
+    _refused(env, name)
+
+
+def test_sizes_are_read(env: dict[str, str]) -> None:
+    env.update(MAMORI_MAX_BODY_BYTES="1000", MAMORI_MAX_ATTACHMENT_BYTES=" 5000 ")
+    loaded = load(env)
+    assert (loaded.max_body_bytes, loaded.max_attachment_bytes) == (1000, 5000)
+
+
+def test_lists_are_split_and_trimmed(env: dict[str, str]) -> None:
+    env.update(
+        MAMORI_ALLOWED_HOSTS=" mamori.example , ,psirt.example,",
+        MAMORI_CSRF_TRUSTED_ORIGINS="https://mamori.example",
+    )
+    loaded = load(env)
+    assert loaded.allowed_hosts == ("mamori.example", "psirt.example")
+    assert loaded.csrf_trusted_origins == ("https://mamori.example",)
+
+
+def test_the_data_dir_defaults_under_xdg_data_home(tmp_path: Path) -> None:
+    loaded = load({"XDG_DATA_HOME": str(tmp_path), "MAMORI_DEV": "1"})
+    assert loaded.data_dir == tmp_path / "mamori"
+
+
+@pytest.mark.parametrize("prefix", ["psirt", "M", "MAMORI\n", "MA-MORI", "A" * 17])
+def test_a_bad_tracking_prefix_is_refused_at_start(env: dict[str, str], prefix: str) -> None:
+    _refused({**env, "MAMORI_TRACKING_PREFIX": prefix}, "MAMORI_TRACKING_PREFIX")
+
+
+def test_a_secret_of_spaces_is_refused(env: dict[str, str]) -> None:
+    _refused({**env, "MAMORI_SECRET_KEY": " " * 40}, "MAMORI_SECRET_KEY")
