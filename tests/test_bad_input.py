@@ -861,3 +861,29 @@ def test_session_api_post_without_csrf_is_forbidden_in_json(admin) -> None:
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
     assert not Team.objects.filter(slug="x").exists()
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_refused_before_the_database(admin, api_for) -> None:
+    """PostgreSQL cannot store NUL; it must be a clear 4xx on both databases, never a 500."""
+    api = api_for(admin)
+    body = api.post("/api/cases", {"title": "a\x00b"}, content_type="application/json")
+    assert body.status_code == 400
+    assert body.json()["error"] == "invalid"
+    query = api.get("/api/cases", {"product": "a\x00b"})
+    assert query.status_code == 400
+    assert query.json()["detail"][0]["field"] == "query"
+    assert api.get("/api/products/a%00b").status_code == 404
+    dup = api.post("/api/cases", {"title": "t"}, content_type="application/json").json()
+    api.post(
+        f"/api/cases/{dup['tracking_id']}/transitions",
+        {"target": "triage"},
+        content_type="application/json",
+    )
+    refused = api.post(
+        f"/api/cases/{dup['tracking_id']}/transitions",
+        {"target": "duplicate", "duplicate_of": "MAMORI-2026-0001\u0000"},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400
+    assert Case.objects.count() == 1

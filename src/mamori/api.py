@@ -26,7 +26,20 @@ class ObjectsOnly(Parser):
         body = super().parse_body(request)
         if not isinstance(body, dict):
             raise ValueError("the request body must be a JSON object")
+        if _has_nul(body):
+            raise ValueError("strings must not contain NUL characters")
         return body
+
+
+def _has_nul(value: object) -> bool:
+    """True if a NUL character hides anywhere in a parsed JSON value (databases refuse them)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class TokenAuth(HttpBearer):

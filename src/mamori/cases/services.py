@@ -33,6 +33,7 @@ from mamori.cases.numbering import next_tracking_id
 from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
 from mamori.core.channels import Channel
 from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
+from mamori.core.tracking import TrackingId
 from mamori.core.workflow import (
     FLAGS_ON_ENTRY,
     REPORTER_VIEW,
@@ -68,7 +69,18 @@ def visible_cases(user: AnyUser) -> QuerySet[Case]:
     return cases
 
 
+def _well_formed(tracking_id: str) -> bool:
+    try:
+        TrackingId.parse(tracking_id)
+    except InvalidInput:
+        return False
+    return True
+
+
 def get_case(user: AnyUser, tracking_id: str) -> Case:
+    """The case, if ``user`` may see it; ids that cannot exist are not looked up at all."""
+    if not _well_formed(tracking_id):
+        raise NotFound(f"no case {tracking_id[:40]!r}")
     case = visible_cases(user).filter(tracking_id=tracking_id).first()
     if case is None:
         raise NotFound(f"no case {tracking_id[:40]!r}")
@@ -302,7 +314,10 @@ def transition(user: AnyUser, tracking_id: str, target: str, given: StepInput) -
 
 
 def _original(actor: User, case: Case, given: StepInput) -> Case:
-    original = visible_cases(actor).filter(tracking_id=given.duplicate_of.strip()).first()
+    wanted = given.duplicate_of.strip()
+    original = (
+        visible_cases(actor).filter(tracking_id=wanted).first() if _well_formed(wanted) else None
+    )
     if original is None:
         raise InvalidInput(f"no case {given.duplicate_of[:40]!r}", field="duplicate_of")
     if original.pk == case.pk:
@@ -547,6 +562,8 @@ def _messages(case: Case, kind: MessageKind) -> list[Message]:
 
 
 def case_page(user: AnyUser, tracking_id: str) -> CasePage:
+    if not _well_formed(tracking_id):
+        raise NotFound(f"no case {tracking_id[:40]!r}")
     case = (
         visible_cases(user)
         .select_related("owning_team", "assignee", "reporter", "duplicate_of")

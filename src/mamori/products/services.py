@@ -59,8 +59,16 @@ def list_teams(user: AnyUser) -> QuerySet[Team]:
     return Team.objects.prefetch_related("members")
 
 
+def _is_slug(slug: str) -> bool:
+    try:
+        check_slug(slug)
+    except InvalidInput:
+        return False
+    return True
+
+
 def get_team(user: AnyUser, slug: str) -> Team:
-    team = list_teams(user).filter(slug=slug).first()
+    team = list_teams(user).filter(slug=slug).first() if _is_slug(slug) else None
     if team is None:
         raise NotFound(f"no team {slug!r}")
     return team
@@ -113,7 +121,7 @@ def list_products(user: AnyUser) -> QuerySet[Product]:
 
 
 def get_product(user: AnyUser, slug: str) -> Product:
-    product = list_products(user).filter(slug=slug).first()
+    product = list_products(user).filter(slug=slug).first() if _is_slug(slug) else None
     if product is None:
         raise NotFound(f"no product {slug!r}")
     return product
@@ -187,7 +195,9 @@ def add_version(user: AnyUser, slug: str, draft: VersionDraft) -> ProductVersion
 @transaction.atomic
 def update_version(user: AnyUser, slug: str, name: str, draft: VersionDraft) -> ProductVersion:
     require(user, Action.CATALOGUE_MANAGE)
-    version = ProductVersion.objects.filter(product__slug=slug, name=name).first()
+    version = ProductVersion.objects.filter(
+        product__slug=get_product(user, slug).slug, name=name
+    ).first()
     if version is None:
         raise NotFound(f"no version {name!r} of {slug!r}")
     check_support(draft.support_status, draft.support_ends_on)

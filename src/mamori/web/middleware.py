@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import resolve, reverse
 
-from mamori.errors import AuthenticationRequired, Error, NotFound, PayloadTooLarge
+from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PayloadTooLarge
 from mamori.web.errors import http_status
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -36,6 +36,11 @@ class BodySizeLimitMiddleware:
         if length > limit:
             error = PayloadTooLarge(f"the request body is over {limit} bytes", field="body")
             return JsonResponse(error.diagnostics(), status=413)
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key + value for key, value in request.GET.items()
+        ):
+            error = InvalidInput("must not contain NUL characters", field="query")
+            return JsonResponse(error.diagnostics(), status=400)
         return self.get_response(request)
 
 
