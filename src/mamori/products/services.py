@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
 from mamori.accounts.models import User
 from mamori.accounts.services import AnyUser, require
@@ -47,8 +47,8 @@ def _name(value: str, field: str = "name", limit: int = 200) -> str:
     return value
 
 
-def _unique(fn_description: str) -> Conflict:
-    return Conflict(f"{fn_description} already exists")
+def _unique(what: str) -> Conflict:
+    return Conflict(f"{what} already exists")
 
 
 # Teams -------------------------------------------------------------------------------------
@@ -246,14 +246,22 @@ def resolve_products(slugs: Iterable[str]) -> list[Product]:
 
 def match_products(text: str) -> list[Product]:
     """Products whose name, slug or alias appears in ``text`` as a whole word or phrase."""
-    haystack = normalise_alias(text) if text.strip() else ""
-    if not haystack:
+    if not text.strip():
         return []
-    found: dict[int, Product] = {}
-    products = Product.objects.prefetch_related(Prefetch("aliases"))
-    for product in products:
-        names = {product.slug, normalise_alias(product.name)}
-        names |= {alias.normalised for alias in product.aliases.all()}
-        if any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", haystack) for n in names):
-            found[product.pk] = product
-    return list(found.values())
+    haystack = normalise_alias(text)
+
+    def mentioned(name: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", haystack) is not None
+
+    return [
+        product
+        for product in Product.objects.prefetch_related("aliases").order_by("name")
+        if any(
+            mentioned(name)
+            for name in (
+                product.slug,
+                normalise_alias(product.name),
+                *(alias.normalised for alias in product.aliases.all()),
+            )
+        )
+    ]

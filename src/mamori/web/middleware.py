@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.urls import resolve, reverse
+from django.urls import Resolver404, resolve, reverse
 
 from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PayloadTooLarge
 from mamori.web.errors import http_status
@@ -88,10 +88,12 @@ class PasswordChangeRequiredMiddleware:
         return self.get_response(request)
 
     def _exempt(self, request: HttpRequest) -> bool:
-        match = request.resolver_match
-        if match is None:
-            match = resolve(request.path_info)
-        return match.url_name in self.allowed or request.path.startswith("/static/")
+        if request.path.startswith("/static/"):
+            return True
+        try:
+            return resolve(request.path_info).url_name in self.allowed
+        except Resolver404:
+            return False
 
 
 class ErrorPageMiddleware:
