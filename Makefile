@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 
 help:
 	@echo "make run            set up and run Mamori on SQLite (prints the admin's one-time password)"
-	@echo "make test           set up and run the test suite (SQLite; PostgreSQL too if MAMORI_TEST_DATABASE_URL is set)"
+	@echo "make test           set up and run the test suite (SQLite, or PostgreSQL if MAMORI_TEST_DATABASE_URL is set)"
 	@echo "make check          ruff format + ruff lint + mypy + import-linter"
 	@echo "make bench          run the benchmarks and print their tables"
 
