@@ -12,11 +12,14 @@ help:
 	@echo "make check          ruff format + ruff lint + mypy + import-linter"
 	@echo "make bench          run the benchmarks and print their tables"
 
-# Debian packages the code needs at run time: libmagic for content sniffing.
+# Debian packages: libmagic (content sniffing) and gpg (encrypted reports) at run time; swaks
+# (a real mail client), dovecot (a real IMAP server) and gettext (message catalogs) for the tests.
+DEBIAN_PACKAGES := libmagic1 gpg swaks dovecot-imapd gettext
 system-deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1; \
-	  else echo "Please install libmagic1 (sudo apt-get install libmagic1)"; exit 1; fi; \
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Please install: sudo apt-get install $$missing"; exit 1; fi; \
 	fi
 
 $(STAMP): pyproject.toml

@@ -18,3 +18,6 @@ from mamori.settings import *  # noqa: E402, F403
 # Keep a test database file next to the data so SQLite runs the same WAL setup as production.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_data, "test.sqlite3")}  # noqa: F405
+
+# Background tasks run at once, in the process that enqueues them (the worker is tested on its own).
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

@@ -12,9 +12,10 @@ from ninja.types import DictStrAny
 
 from mamori import __version__
 from mamori.accounts.api import router as accounts_router
-from mamori.accounts.services import user_for_token
+from mamori.accounts.services import token_for
 from mamori.cases.api import router as cases_router
 from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PermissionDenied
+from mamori.intake.api import router as intake_router
 from mamori.products.api import router as products_router
 from mamori.web.errors import http_status
 
@@ -46,10 +47,12 @@ class TokenAuth(HttpBearer):
     """``Authorization: Bearer mamori_…`` — tokens from ``mamori token create`` or the UI."""
 
     def authenticate(self, request: HttpRequest, token: str) -> object | None:
-        user = user_for_token(token)
-        if user is not None:
-            request.user = user
-        return user
+        found = token_for(token)
+        if found is None:
+            return None
+        request.user = found.user
+        request.api_token = found  # type: ignore[attr-defined]
+        return found.user
 
 
 api = NinjaAPI(
@@ -63,6 +66,7 @@ api = NinjaAPI(
 api.add_router("/", accounts_router)
 api.add_router("/", products_router)
 api.add_router("/", cases_router)
+api.add_router("/", intake_router)
 
 
 def _field(loc: list[object] | tuple[object, ...]) -> str:

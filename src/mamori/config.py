@@ -10,9 +10,13 @@ import os
 import secrets
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+from mamori.core.sla import parse_holidays, parse_workdays
 from mamori.core.tracking import TrackingId
 from mamori.errors import ConfigurationError, InvalidInput
 
@@ -22,6 +26,49 @@ _KNOWN_DEFAULTS = frozenset({"", "changeme", "change-me", "secret", DEVELOPMENT_
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name
 MIN_SECRET_LENGTH = 32
 MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SecurityAddress:
+    """An address the security mailbox answers to, and the language of its receipts."""
+
+    address: str
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """Where receipts and notices are sent through (``MAMORI_OUTGOING_SMTP_URL``)."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    security: str = "none"  # none | starttls | tls
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Everything about receiving reports: mail in and out, the SLA, abuse limits."""
+
+    addresses: tuple[SecurityAddress, ...]
+    smtp_host: str
+    smtp_port: int
+    max_message_bytes: int
+    outgoing: OutgoingMail | None
+    mail_from: str
+    public_url: str
+    imap_url: str = field(repr=False)
+    imap_ca_file: str
+    imap_poll_seconds: int
+    gnupg_home: Path
+    gpg_passphrase: str = field(repr=False)
+    sla_first_response_days: int = 1
+    workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    holidays: frozenset[date] = frozenset()
+    report_limit_per_ip: int = 10  # web form and portal submissions per hour
+    report_limit_per_address: int = 5
+    needs_info_close_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -38,6 +85,7 @@ class Config:
     max_body_bytes: int
     max_attachment_bytes: int
     secure_cookies: bool
+    intake: Intake
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -60,6 +108,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive")
     return value
+
+
+def _nonnegative(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "0":
+        return 0
+    return _int(env, name, default)
 
 
 def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
@@ -124,6 +179,112 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         max_body_bytes=_int(env, "MAMORI_MAX_BODY_BYTES", 2 * MIB),
         max_attachment_bytes=_int(env, "MAMORI_MAX_ATTACHMENT_BYTES", 25 * MIB),
         secure_cookies=_flag(env, "MAMORI_SECURE_COOKIES"),
+        intake=_intake(env, data_dir),
+    )
+
+
+def _addresses(env: Mapping[str, str]) -> tuple[SecurityAddress, ...]:
+    """``security@example.org, security-ja@example.org=ja``: the mailbox's addresses."""
+    found = []
+    for item in _list(env, "MAMORI_SECURITY_ADDRESSES", "security@localhost"):
+        address, _, language = item.partition("=")
+        address = address.strip().lower()
+        language = language.strip().lower() or "en"
+        if parseaddr(address)[1] != address or "@" not in address:
+            raise ConfigurationError(f"MAMORI_SECURITY_ADDRESSES: not an address: {address!r}")
+        if language not in ("en", "ja"):
+            raise ConfigurationError(
+                f"MAMORI_SECURITY_ADDRESSES: language must be en or ja ({item})"
+            )
+        found.append(SecurityAddress(address, language))
+    if not found:
+        raise ConfigurationError("MAMORI_SECURITY_ADDRESSES must name at least one address")
+    return tuple(found)
+
+
+_OUTGOING_SCHEMES = {
+    "smtp": ("none", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+
+
+def _outgoing(env: Mapping[str, str]) -> OutgoingMail | None:
+    """``smtp://host:25``, ``smtp+starttls://user:pass@host:587`` or ``smtps://…:465``."""
+    url = env.get("MAMORI_OUTGOING_SMTP_URL", "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in _OUTGOING_SCHEMES or not parts.hostname:
+        raise ConfigurationError(
+            "MAMORI_OUTGOING_SMTP_URL must look like smtp://host:25, "
+            "smtp+starttls://user:password@host:587 or smtps://user:password@host:465"
+        )
+    security, default_port = _OUTGOING_SCHEMES[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ConfigurationError("MAMORI_OUTGOING_SMTP_URL: the port is not a number") from None
+    return OutgoingMail(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        security=security,
+    )
+
+
+def _calendar(env: Mapping[str, str]) -> tuple[frozenset[int], frozenset[date]]:
+    try:
+        workdays = parse_workdays(env.get("MAMORI_WORKDAYS", "mon-fri"))
+    except InvalidInput as error:
+        raise ConfigurationError(f"MAMORI_WORKDAYS: {error.message}") from None
+    text = env.get("MAMORI_HOLIDAYS", "")
+    holidays_file = env.get("MAMORI_HOLIDAYS_FILE", "").strip()
+    if holidays_file:
+        try:
+            text += "\n" + Path(holidays_file).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigurationError(f"MAMORI_HOLIDAYS_FILE: {error.strerror}") from None
+    try:
+        holidays = parse_holidays(text)
+    except InvalidInput as error:
+        raise ConfigurationError(f"MAMORI_HOLIDAYS: {error.message}") from None
+    return workdays, holidays
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    url = env.get("MAMORI_PUBLIC_URL", "").strip().rstrip("/") or "http://127.0.0.1:8000"
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ConfigurationError(f"MAMORI_PUBLIC_URL must be an http(s) URL, not {url!r}")
+    return url
+
+
+def _intake(env: Mapping[str, str], data_dir: Path) -> Intake:
+    addresses = _addresses(env)
+    workdays, holidays = _calendar(env)
+    mail_from = env.get("MAMORI_MAIL_FROM", "").strip() or addresses[0].address
+    if "@" not in parseaddr(mail_from)[1]:
+        raise ConfigurationError(f"MAMORI_MAIL_FROM: not an address: {mail_from!r}")
+    return Intake(
+        addresses=addresses,
+        smtp_host=env.get("MAMORI_SMTP_HOST", "127.0.0.1"),
+        smtp_port=_int(env, "MAMORI_SMTP_PORT", 2525),
+        max_message_bytes=_int(env, "MAMORI_MAX_MESSAGE_BYTES", 40 * MIB),
+        outgoing=_outgoing(env),
+        mail_from=mail_from,
+        public_url=_public_url(env),
+        imap_url=env.get("MAMORI_IMAP_URL", "").strip(),
+        imap_ca_file=env.get("MAMORI_IMAP_CA_FILE", "").strip(),
+        imap_poll_seconds=_int(env, "MAMORI_IMAP_POLL_SECONDS", 60),
+        gnupg_home=Path(env.get("MAMORI_GNUPG_HOME") or data_dir / "gnupg").expanduser(),
+        gpg_passphrase=env.get("MAMORI_GPG_PASSPHRASE", ""),
+        sla_first_response_days=_nonnegative(env, "MAMORI_SLA_FIRST_RESPONSE_DAYS", 1),
+        workdays=workdays,
+        holidays=holidays,
+        report_limit_per_ip=_int(env, "MAMORI_REPORT_LIMIT_PER_IP", 10),
+        report_limit_per_address=_int(env, "MAMORI_REPORT_LIMIT_PER_ADDRESS", 5),
+        needs_info_close_days=_int(env, "MAMORI_NEEDS_INFO_CLOSE_DAYS", 30),
     )
 
 

@@ -13,6 +13,7 @@ it to exit codes once (``mamori.cli.main``); nothing else translates errors.
     ├── AuthenticationRequired      no (valid) credentials
     ├── PermissionDenied            known user, action not allowed
     ├── NotFound                    no such object, or not visible to this user
+    ├── RateLimited                 too many requests from one address; try again later
     └── Conflict                    the request clashes with the current state
         ├── IllegalTransition       the workflow has no such step from here
         └── GateRefused             the step exists, but requirements are missing
@@ -77,6 +78,19 @@ class PermissionDenied(Error):
 
 class NotFound(Error):
     code = "not_found"
+
+
+class RateLimited(Error):
+    """Too many submissions from one IP address or e-mail address in the current window."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def diagnostics(self) -> dict[str, object]:
+        return {"error": self.code, "message": self.message, "retry_after": self.retry_after}
 
 
 class Conflict(Error):

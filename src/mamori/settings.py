@@ -21,6 +21,7 @@ CSRF_TRUSTED_ORIGINS = list(CONFIG.csrf_trusted_origins)
 MAMORI_TRACKING_PREFIX = CONFIG.tracking_prefix
 MAMORI_MAX_ATTACHMENT_BYTES = CONFIG.max_attachment_bytes
 MAMORI_MAX_BODY_BYTES = CONFIG.max_body_bytes
+MAMORI_INTAKE = CONFIG.intake
 
 INSTALLED_APPS = [
     # Mamori first, so its templates (login, password change) win over the admin's.
@@ -28,6 +29,9 @@ INSTALLED_APPS = [
     "mamori.accounts",
     "mamori.products",
     "mamori.cases",
+    "mamori.intake",
+    "django_tasks",
+    "django_tasks_db",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -42,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -109,6 +114,22 @@ LANGUAGES = [("en", "English"), ("ja", "日本語")]
 TIME_ZONE = CONFIG.time_zone
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# Background work: a database-backed queue (django-tasks), run by `mamori worker` (DESIGN.md §9).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Outgoing mail (receipts, notices): MAMORI_OUTGOING_SMTP_URL. Without it mail stays queued.
+_OUTGOING = CONFIG.intake.outgoing
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = _OUTGOING.host if _OUTGOING else "localhost"
+EMAIL_PORT = _OUTGOING.port if _OUTGOING else 25
+EMAIL_HOST_USER = _OUTGOING.username if _OUTGOING else ""
+EMAIL_HOST_PASSWORD = _OUTGOING.password if _OUTGOING else ""
+EMAIL_USE_TLS = bool(_OUTGOING and _OUTGOING.security == "starttls")
+EMAIL_USE_SSL = bool(_OUTGOING and _OUTGOING.security == "tls")
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = CONFIG.intake.mail_from
 
 STATIC_URL = "static/"
 MEDIA_ROOT = DATA_DIR / "files"

@@ -9,5 +9,8 @@ urlpatterns = [
     path("accounts/", include("mamori.accounts.urls")),
     path("catalogue/", include("mamori.products.urls")),
     path("cases/", include("mamori.cases.urls")),
+    path("report/", include("mamori.intake.urls", namespace="report")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("intake/", include("mamori.intake.mail_urls")),
     path("", include("mamori.web.urls")),
 ]

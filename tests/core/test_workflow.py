@@ -282,10 +282,19 @@ def test_step_inputs_are_only_what_the_user_supplies() -> None:
 # Side exits, rework and flags ----------------------------------------------------------------
 
 
+#: A received report that plainly repeats another, or is spam, leaves without triage.
+STRAIGHT_FROM_RECEIVED = {State.DUPLICATE, State.SPAM}
+
+
 @pytest.mark.parametrize("target", sorted(SIDE_EXITS))
-def test_side_exits_exist_from_triage_and_reproducing_only(target: State) -> None:
+def test_side_exits_exist_from_triage_and_reproducing_and_some_from_received(
+    target: State,
+) -> None:
     sources = {step.source for step in STEPS if step.target is target}
-    assert sources == {State.TRIAGE, State.REPRODUCING}
+    expected = {State.TRIAGE, State.REPRODUCING}
+    if target in STRAIGHT_FROM_RECEIVED:
+        expected.add(State.RECEIVED)
+    assert sources == expected
 
 
 @pytest.mark.parametrize("source", [State.TRIAGE, State.REPRODUCING])

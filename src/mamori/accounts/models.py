@@ -37,6 +37,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Reports submitted with this token are recorded as coming from this channel (coordinator,
+    # support, public, customer); set by an administrator, never chosen by the submitter.
+    intake_source = models.CharField(max_length=16, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -105,18 +105,31 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def issue_token(user: User, name: str) -> str:
-    """Create an API token for ``user`` and return it; it is shown once and stored hashed."""
+#: Channels an administrator may bind an intake token to.
+INTAKE_SOURCES = frozenset({"coordinator", "support", "public", "customer"})
+
+
+def issue_token(user: User, name: str, *, intake_source: str = "") -> str:
+    """Create an API token for ``user`` and return it; it is shown once and stored hashed.
+
+    ``intake_source`` binds the reports submitted with the token to a channel (a coordinator's
+    organisation, internal support, ...): the submitter cannot claim another.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("required, at most 100 characters", field="name")
+    if intake_source and intake_source not in INTAKE_SOURCES:
+        allowed = ", ".join(sorted(INTAKE_SOURCES))
+        raise InvalidInput(f"must be one of {allowed}", field="intake_source")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name=name, prefix=raw[:12], digest=_digest(raw))
+    ApiToken.objects.create(
+        user=user, name=name, prefix=raw[:12], digest=_digest(raw), intake_source=intake_source
+    )
     return raw
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active user a bearer token belongs to, or None."""
+def token_for(raw: str) -> ApiToken | None:
+    """The live token (of an active user) a bearer string stands for, or None."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = (
@@ -127,7 +140,13 @@ def user_for_token(raw: str) -> User | None:
     if token is None:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
+    return token
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user a bearer token belongs to, or None."""
+    token = token_for(raw)
+    return None if token is None else token.user
 
 
 def find_user(username: str) -> User:

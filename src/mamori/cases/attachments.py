@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from typing import IO
 
 import magic
 from django.conf import settings
 
+from mamori.core.filenames import safe_filename
 from mamori.errors import PayloadTooLarge
 
 _CHUNK = 64 * 1024
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 #: Content types a browser may be told; anything else is sent as application/octet-stream.
 SAFE_TYPES = frozenset(
@@ -34,9 +32,7 @@ SAFE_TYPES = frozenset(
 
 def display_name(filename: str) -> str:
     """A harmless name for display and the download's Content-Disposition, never a path."""
-    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name).strip(" .")
-    return name[:200] or "attachment"
+    return safe_filename(filename)
 
 
 def limit() -> int:

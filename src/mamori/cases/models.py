@@ -35,6 +35,9 @@ class Case(models.Model):
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
     source = models.CharField(max_length=16, choices=[(c.value, c.label) for c in Channel])
+    # Who or what brought it: the coordinator's organisation, the mailing list, the feed item.
+    source_detail = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=8, default="en")  # the reporter's: en or ja
 
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -84,6 +87,10 @@ class Case(models.Model):
     exploit_public_at = models.DateTimeField(null=True, blank=True)
     attacks_observed_at = models.DateTimeField(null=True, blank=True)
 
+    # The SLA: the first human response to the reporter is due by ``first_response_due_at``.
+    first_response_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,6 +104,16 @@ class Case(models.Model):
     @property
     def state_enum(self) -> State:
         return State(self.state)
+
+    @property
+    def sla_overdue(self) -> bool:
+        """The first response to the reporter is due and has not been given."""
+        return (
+            self.first_response_at is None
+            and self.first_response_due_at is not None
+            and self.first_response_due_at < timezone.now()
+            and self.state_enum.owes_response
+        )
 
 
 FLAG_FIELDS: dict[Flag, str] = {
@@ -175,9 +192,20 @@ class MessageKind(models.TextChoices):
     NOTE = "note", "Internal note"
 
 
+class Via(models.TextChoices):
+    """How a message reached the thread."""
+
+    WEB = "web", "Web"
+    EMAIL = "email", "E-mail"
+    PORTAL = "portal", "Tracking link"
+    API = "api", "API"
+    SYSTEM = "system", "Mamori"
+
+
 class Message(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    via = models.CharField(max_length=8, choices=Via.choices, default=Via.WEB)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -28,11 +28,14 @@ from mamori.cases.models import (
     Message,
     MessageKind,
     StateEntry,
+    Via,
 )
 from mamori.cases.numbering import next_tracking_id
+from mamori.cases.signals import message_for_reporter
 from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
 from mamori.core.channels import Channel
 from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
+from mamori.core.similarity import Candidate, Report, rank
 from mamori.core.tracking import TrackingId
 from mamori.core.workflow import (
     FLAGS_ON_ENTRY,
@@ -127,7 +130,7 @@ class CaseChanges:
     reporter_organisation: str | None = None
 
 
-def _text(value: str, name: str, limit: int, *, required: bool = False) -> str:
+def clean_text(value: str, name: str, limit: int, *, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
         raise InvalidInput("required", field=name)
@@ -143,17 +146,17 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
     now = timezone.now()
     case = Case(
         tracking_id=str(next_tracking_id(now)),
-        title=_text(draft.title, "title", 300, required=True),
-        description=_text(draft.description, "description", MAX_TEXT),
+        title=clean_text(draft.title, "title", 300, required=True),
+        description=clean_text(draft.description, "description", MAX_TEXT),
         source=_source(draft.source, external),
         reporter=actor if external else None,
-        reporter_name=_text(
+        reporter_name=clean_text(
             actor.get_full_name() or actor.username if external else draft.reporter_name,
             "reporter_name",
             200,
         ),
-        reporter_email=_text(actor.email if external else draft.reporter_email, "email", 254),
-        reporter_organisation=_text(
+        reporter_email=clean_text(actor.email if external else draft.reporter_email, "email", 254),
+        reporter_organisation=clean_text(
             actor.organisation if external else draft.reporter_organisation, "organisation", 200
         ),
         state=State.RECEIVED.value,
@@ -161,6 +164,8 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
         created_at=now,
         vendor_aware_at=now,
     )
+    if external or case.reporter_email:
+        case.first_response_due_at = _first_response_due(now)
     products = catalogue.resolve_products(draft.products) if actor.is_internal else []
     case.save()
     case.products.set(products)
@@ -169,9 +174,23 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
     log.add("created", "state", "", case.state)
     log.add("flag", "V", "", now.isoformat())
     if products:
-        log.add("update", "products", "", _slugs(products))
+        log.add("update", "products", "", slugs_of(products))
     log.save()
     return case
+
+
+def _first_response_due(received: datetime) -> datetime:
+    from mamori.cases.receiving import first_response_due
+
+    return first_response_due(received)
+
+
+def _responded(case: Case, now: datetime, log: AuditLog) -> None:
+    """The first human response to the reporter meets the case's SLA."""
+    if case.first_response_at is None:
+        case.first_response_at = now
+        case.save(update_fields=["first_response_at", "updated_at"])
+        log.add("sla", "first_response_at", "", now.isoformat())
 
 
 def _source(source: Channel, external: bool) -> Channel:
@@ -181,7 +200,7 @@ def _source(source: Channel, external: bool) -> Channel:
     return source
 
 
-def _slugs(products: Iterable[object]) -> str:
+def slugs_of(products: Iterable[object]) -> str:
     return ", ".join(sorted(getattr(p, "slug", str(p)) for p in products))
 
 
@@ -210,7 +229,7 @@ def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
     ):
         value = getattr(changes, name)
         if value is not None:
-            new = _text(value, name, limit, required=name == "title")
+            new = clean_text(value, name, limit, required=name == "title")
             log.change(name, getattr(case, name), new)
             setattr(case, name, new)
     if changes.cvss_vector is not None:
@@ -234,7 +253,7 @@ def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
     case.save()
     if changes.products is not None:
         products = catalogue.resolve_products(changes.products)
-        log.change("products", _slugs(case.products.all()), _slugs(products))
+        log.change("products", slugs_of(case.products.all()), slugs_of(products))
         case.products.set(products)
     log.save()
     return case
@@ -335,7 +354,7 @@ def _apply(case: Case, step: Step, actor: User, given: StepInput, original: Case
         log.change("rework_count", str(case.rework_count), str(case.rework_count + 1))
         case.rework_count += 1
     for name in ("bug_reference", "build_reference", "release_reference"):
-        value = _text(getattr(given, name), name, 300)
+        value = clean_text(getattr(given, name), name, 300)
         if name in step.inputs:
             log.change(name, getattr(case, name), value)
             setattr(case, name, value)
@@ -347,17 +366,18 @@ def _apply(case: Case, step: Step, actor: User, given: StepInput, original: Case
             setattr(case, FLAG_FIELDS[flag], now)
             log.add("flag", flag.value, "", now.isoformat())
     case.save()
-    reason = _text(given.reason, "reason", MAX_TEXT)
+    reason = clean_text(given.reason, "reason", MAX_TEXT)
     StateEntry.objects.create(
         case=case, state=case.state, entered_at=now, actor=actor, reason=reason
     )
+    if _tell_reporter(case, step, reason, original, now):
+        _responded(case, now, log)
     log.save()
-    _tell_reporter(case, step, reason, original, now)
 
 
 def _tell_reporter(
     case: Case, step: Step, reason: str, original: Case | None, now: datetime
-) -> None:
+) -> bool:
     if step.target is State.NEEDS_INFO:
         body = f"We need more information to continue:\n\n{reason}"
     elif step.target is State.DUPLICATE and original is not None:
@@ -366,15 +386,18 @@ def _tell_reporter(
             "we are tracking it together with the earlier report."
         )
     else:
-        return
-    Message.objects.create(
+        return False
+    notice = Message.objects.create(
         case=case,
         kind=MessageKind.THREAD,
+        via=Via.SYSTEM,
         author=None,
         author_name=SYSTEM,
         body=body,
         created_at=now,
     )
+    message_for_reporter.send(sender=Message, case=case, message=notice)
+    return True
 
 
 @transaction.atomic
@@ -423,7 +446,7 @@ def post_message(
     """Add to the thread with the reporter, or (``internal_note``) an internal note."""
     actor = require(user, Action.NOTE_POST if internal_note else Action.MESSAGE_POST)
     case = _locked(actor, tracking_id)
-    text = _text(body, "body", MAX_TEXT, required=not uploads)
+    text = clean_text(body, "body", MAX_TEXT, required=not uploads)
     now = timezone.now()
     message = Message.objects.create(
         case=case,
@@ -436,6 +459,8 @@ def post_message(
     )
     log = AuditLog(case, actor, now)
     log.add("note" if internal_note else "message", "", "", f"#{message.pk}")
+    if actor.is_internal and not internal_note:
+        _responded(case, now, log)
     checked = [_check(case, message, upload, actor) for upload in uploads]
     written: list[Attachment] = []
     try:
@@ -453,6 +478,8 @@ def post_message(
     except BaseException:
         _remove(written)  # the rows roll back; the files must not stay behind
         raise
+    if actor.is_internal and not internal_note:
+        message_for_reporter.send(sender=Message, case=case, message=message)
     return message
 
 
@@ -586,6 +613,34 @@ def case_page(user: AnyUser, tracking_id: str) -> CasePage:
         audit=list(case.audit_entries.all()),
         steps=step_options(user, case),
         flags=flags(case),
+    )
+
+
+def duplicate_candidates(user: AnyUser, tracking_id: str, limit: int = 5) -> list[Candidate]:
+    """Open cases that may describe the same vulnerability, best first, with the reasons.
+
+    Text similarity (TF-IDF over words, and character pairs for Japanese) plus shared products,
+    CVE ids and URLs (``mamori.core.similarity``), against the open cases this user can see.
+    """
+    case = internal_case(user, tracking_id)
+    others = (
+        visible_cases(user)
+        .exclude(pk=case.pk)
+        .filter(state__in=[s.value for s in State if s.is_open and s is not State.SPAM])
+        .prefetch_related("products")
+        .order_by("-created_at")[:CANDIDATE_POOL]
+    )
+    return rank(_report(case), [_report(other) for other in others], limit=limit)
+
+
+CANDIDATE_POOL = 2000  # the most recent open cases compared with a new one
+
+
+def _report(case: Case) -> Report:
+    return Report(
+        key=case.tracking_id,
+        text=f"{case.title}\n{case.description}",
+        products=frozenset(p.slug for p in case.products.all()),
     )
 
 

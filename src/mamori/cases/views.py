@@ -18,6 +18,8 @@ from mamori.web.downloads import attachment_response
 
 #: Errors shown on the case page as a message; "not found" still becomes a 404 page.
 REFUSALS = (InvalidInput, Conflict, PermissionDenied)
+#: States in which the case page offers possible duplicates.
+DUPLICATE_CHECK_STATES = frozenset({"received", "triage", "reproducing"})
 
 
 def _product_choices(request: HttpRequest) -> list[tuple[str, str]]:
@@ -112,6 +114,8 @@ def detail(request: HttpRequest, tracking_id: str) -> HttpResponse:
             people=[(u.username, str(u)) for u in internal_users()],
         )
         context["flag_form"] = forms.FlagForm()
+        if case.state in DUPLICATE_CHECK_STATES:
+            context["candidates"] = services.duplicate_candidates(request.user, tracking_id)
     return render(request, "cases/detail.html", context)
 
 

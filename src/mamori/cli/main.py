@@ -20,6 +20,7 @@ EXIT_CODES: dict[type[errors.Error], int] = {
     errors.InvalidInput: 65,  # EX_DATAERR
     errors.NotFound: 66,  # EX_NOINPUT
     errors.Conflict: 73,  # EX_CANTCREAT
+    errors.RateLimited: 75,  # EX_TEMPFAIL
     errors.AuthenticationRequired: 77,  # EX_NOPERM
     errors.PermissionDenied: 77,
     errors.ConfigurationError: 78,  # EX_CONFIG
@@ -135,29 +136,6 @@ def _serve(host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option(
-    "--host",
-    default=lambda: os.environ.get("MAMORI_HOST", "127.0.0.1"),
-    show_default="127.0.0.1 (MAMORI_HOST)",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("MAMORI_PORT", "8000")),
-    show_default="8000 (MAMORI_PORT)",
-)
-@handles_errors
-def run(host: str, port: int) -> None:
-    """Everything one machine needs, in the foreground: migrate, then serve.
-
-    Later components (mail intake, the worker) join this command as they are built.
-    """
-    setup_django()
-    _migrate(verbosity=0)
-    _serve(host, port)
-
-
-@cli.command()
 @handles_errors
 def check() -> None:
     """Check the configuration, the database and pending migrations."""
@@ -224,13 +202,20 @@ def token() -> None:
 @token.command("create")
 @click.option("--user", "username", required=True)
 @click.option("--name", required=True, help="What the token is for.")
+@click.option(
+    "--intake-source",
+    type=click.Choice(["coordinator", "support", "public", "customer"]),
+    default=None,
+    help="Record reports submitted with this token (POST /api/intake/reports) as this channel.",
+)
 @handles_errors
-def token_create(username: str, name: str) -> None:
+def token_create(username: str, name: str, intake_source: str | None) -> None:
     """Create an API token for a user and print it (it is shown once)."""
     setup_django()
     from mamori.accounts import services
 
-    click.echo(services.issue_token(services.find_user(username), name))
+    user = services.find_user(username)
+    click.echo(services.issue_token(user, name, intake_source=intake_source or ""))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -242,6 +227,10 @@ def django(args: tuple[str, ...]) -> None:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["mamori django", *args])
+
+
+# The long-running processes register themselves on ``cli``.
+from mamori.cli import processes  # noqa: E402, F401
 
 
 def main() -> None:

@@ -39,8 +39,14 @@ class State(StrEnum):
     def is_open(self) -> bool:
         return self not in _DONE
 
+    @property
+    def owes_response(self) -> bool:
+        """While a case is in this state, a first response to its reporter (the SLA) is owed."""
+        return self not in _DONE and self not in _ENDED_CONVERSATION
+
 
 _DONE = frozenset({State.CLOSED, State.RELEASED})
+_ENDED_CONVERSATION = frozenset({State.SPAM, State.DUPLICATE, State.NOT_A_VULNERABILITY})
 
 
 class ReporterState(StrEnum):
@@ -205,6 +211,15 @@ def _side_exits(source: State) -> list[Step]:
 
 STEPS: tuple[Step, ...] = (
     Step(State.RECEIVED, State.TRIAGE, Action.CASE_TRIAGE, "Start triage"),
+    # A report that plainly repeats another, or spam, needs no triage first.
+    Step(
+        State.RECEIVED,
+        State.DUPLICATE,
+        Action.CASE_TRIAGE,
+        "Duplicate of another case",
+        (ORIGINAL,),
+    ),
+    Step(State.RECEIVED, State.SPAM, Action.CASE_TRIAGE, "Spam"),
     Step(State.TRIAGE, State.REPRODUCING, Action.CASE_TRIAGE, "Reproduce", (ASSIGNEE,)),
     *_side_exits(State.TRIAGE),
     Step(

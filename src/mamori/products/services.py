@@ -265,3 +265,15 @@ def match_products(text: str) -> list[Product]:
             )
         )
     ]
+
+
+def product_terms() -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """For matching reports and public items: each product's slug, names and component purls."""
+    return [
+        (
+            product.slug,
+            (product.name, *(alias.alias for alias in product.aliases.all())),
+            tuple(component.purl for component in product.components.all()),
+        )
+        for product in Product.objects.prefetch_related("aliases", "components").order_by("slug")
+    ]

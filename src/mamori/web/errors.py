@@ -12,6 +12,7 @@ HTTP_STATUS: dict[type[errors.Error], int] = {
     errors.AuthenticationRequired: 401,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
+    errors.RateLimited: 429,
     errors.Conflict: 409,
 }
 

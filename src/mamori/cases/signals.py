@@ -1,0 +1,7 @@
+"""Signals other apps listen to, so the cases app needs to know nothing about them."""
+
+from django.dispatch import Signal
+
+#: A message for the reporter was added to a case's thread by the team or by Mamori
+#: (arguments: ``case``, ``message``). The intake mails it to reporters who wrote by e-mail.
+message_for_reporter = Signal()

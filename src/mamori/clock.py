@@ -1,0 +1,79 @@
+"""The worker's clock: periodic jobs, each idempotent, so several workers may run it safely."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import close_old_connections
+
+log = logging.getLogger("mamori.clock")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[], object]
+
+
+def _retry_mail() -> object:
+    from mamori.intake import outbox
+
+    return outbox.retry_due()
+
+
+def _recover_mail() -> object:
+    from mamori.intake import services
+
+    return services.recover(older_than=timedelta(minutes=1))
+
+
+def _check_feeds() -> object:
+    from mamori.intake.monitoring import check_due
+
+    return check_due()
+
+
+def _close_unanswered() -> object:
+    from django.conf import settings
+
+    from mamori.cases import receiving
+
+    return receiving.close_unanswered(settings.MAMORI_INTAKE.needs_info_close_days)
+
+
+def _prune_rate_counters() -> object:
+    from mamori.intake import ratelimit
+
+    return ratelimit.prune()
+
+
+JOBS: tuple[Job, ...] = (
+    Job("retry outgoing mail", timedelta(seconds=15), _retry_mail),
+    Job("recover stored mail", timedelta(minutes=1), _recover_mail),
+    Job("check public sources", timedelta(minutes=1), _check_feeds),
+    Job("close unanswered requests for information", timedelta(hours=1), _close_unanswered),
+    Job("prune rate counters", timedelta(hours=1), _prune_rate_counters),
+)
+
+
+def run(stop: threading.Event, jobs: tuple[Job, ...] = JOBS) -> None:
+    """Run each job when it is due until ``stop`` is set; a failing job is logged, not fatal."""
+    last: dict[str, float] = {}
+    while not stop.is_set():
+        for job in jobs:
+            now = time.monotonic()
+            if now - last.get(job.name, -1e12) < job.every.total_seconds():
+                continue
+            last[job.name] = now
+            try:
+                close_old_connections()
+                job.run()
+            except Exception:
+                log.exception("periodic job %r failed", job.name)
+        stop.wait(1.0)

@@ -1,0 +1,955 @@
+"""Reading an e-mail report: raw bytes in, a ``ParsedMail`` value out. Never raises.
+
+The intake stores the raw bytes first and then calls ``parse``. Whatever arrives (damaged MIME,
+wrong or unknown charsets, Japanese mail from any client of the last thirty years, OpenPGP in
+any of its forms, or bytes that are not mail at all), ``parse`` returns what it could read and a
+list of human-readable ``problems``, so that every message becomes a case.
+
+- Text: ``text/plain`` preferred (``multipart/alternative`` picks the plain part); HTML-only mail
+  goes through ``html_to_text``, so no HTML from mail is ever rendered.
+- Charsets: the declared one (with the supersets real clients use: cp932 for Shift_JIS, the
+  ISO-2022-JP family with Microsoft's extensions, gb18030, cp949, cp950); when it is unknown or
+  the bytes do not fit it, UTF-8, then a Japanese guess, then Latin-1, and a problem says so.
+- Attachments: names made safe, content never opened or unpacked, the oversized ones refused
+  (listed, without data).
+- OpenPGP: inline armour and PGP/MIME (RFC 3156) are decrypted or verified through a ``Pgp``
+  implementation; a ``multipart/signed`` is checked over the exact bytes of the raw message.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import errors as email_errors
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+from mamori.core.filenames import safe_filename
+from mamori.core.htmltext import html_to_text
+from mamori.core.pgp import Decryption, Encryption, Pgp, Signature, Verification
+
+__all__ = [
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "MailAttachment",
+    "ParsedMail",
+    "header_message_id",
+    "parse",
+]
+
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+MAX_SUBJECT = 300
+NO_KEY_DETAIL = "no OpenPGP key is configured"
+NO_KEYRING_DETAIL = "signed, but no OpenPGP keyring is configured to check the signature"
+
+_MAX_DEPTH = 30  # nesting of multiparts, forwarded and decrypted messages
+_MAX_PGP_OPERATIONS = 20  # gpg runs per message
+_MAX_PROBLEMS = 100
+_MAX_REFERENCES = 100
+_HEAD_SCAN = 1024 * 1024  # header_message_id looks no further than this
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    filename: str  # safe_filename() of the declared name (RFC 2231 and RFC 2047 decoded)
+    content_type: str  # as declared, lower-case
+    data: bytes  # decoded payload, never unpacked; b"" when refused
+    size: int  # decoded size in bytes
+    refused: str = ""  # why the data was not kept
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    subject: str = ""  # decoded, one line, at most 300 characters
+    from_name: str = ""
+    from_address: str = ""  # one addr-spec, or "" when missing or invalid (see problems)
+    to_addresses: tuple[str, ...] = ()
+    cc_addresses: tuple[str, ...] = ()
+    date: datetime | None = None  # aware
+    auto_submitted: bool = False  # never auto-reply to this message
+    text: str = ""
+    html_converted: bool = False
+    attachments: tuple[MailAttachment, ...] = ()
+    encryption: Encryption = Encryption.NONE
+    verification: Verification = field(default_factory=Verification)
+    pgp_detail: str = ""
+    language: str = "en"  # "ja" or "en"
+    problems: tuple[str, ...] = ()
+
+
+# --- Charsets ------------------------------------------------------------------------------------
+
+_ISO2022JP_MS = "iso2022_jp via cp932"  # ISO-2022-JP with Microsoft's extensions (CP50220)
+_JIS_FAMILY = ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_ext", "iso2022_jp_3", _ISO2022JP_MS)
+_SJIS = ("cp932", "shift_jis_2004")
+_EUCJP = ("euc_jp", "euc_jis_2004")
+# Labels Python does not know, by normalised label.
+_LABELS: dict[str, tuple[str, ...]] = {
+    "x-sjis": _SJIS,
+    "windows-31j": _SJIS,
+    "x-ms-cp932": _SJIS,
+    "x-euc-jp": _EUCJP,
+    "cseucpkdfmtjapanese": _EUCJP,
+    "csiso2022jp": _JIS_FAMILY,
+    "iso-2022-jp-ms": _JIS_FAMILY,
+    "cp50220": _JIS_FAMILY,
+    "cp50221": _JIS_FAMILY,
+    "cp50222": _JIS_FAMILY,
+    "x-gbk": ("gb18030",),
+    "x-big5": ("cp950", "big5hkscs"),
+    "unicode-1-1-utf-7": ("utf-7",),
+}
+# Known codecs, by Python's canonical name, replaced by the supersets real clients use.
+_SUPERSETS: dict[str, tuple[str, ...]] = {
+    "ascii": ("ascii",),
+    "iso8859-1": ("cp1252", "latin-1"),
+    "shift_jis": _SJIS,
+    "cp932": _SJIS,
+    "euc_jp": _EUCJP,
+    "gb2312": ("gb18030",),
+    "gbk": ("gb18030",),
+    "big5": ("cp950", "big5hkscs"),
+    "euc_kr": ("cp949",),
+    "iso2022_jp": _JIS_FAMILY,
+    "iso2022_jp_1": _JIS_FAMILY,
+    "iso2022_jp_2": _JIS_FAMILY,
+    "iso2022_jp_ext": _JIS_FAMILY,
+    "iso2022_jp_3": ("iso2022_jp_3", "iso2022_jp_2004", *_JIS_FAMILY),
+}
+# Codecs that are not character sets of mail, whatever a label says.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "charmap", "undefined", "unicode-escape", "raw-unicode-escape", "mbcs"}
+)
+_NAMES = {
+    "ascii": "US-ASCII",
+    "utf-8": "UTF-8",
+    "cp932": "Shift_JIS (cp932)",
+    "shift_jis_2004": "Shift_JIS (JIS X 0213)",
+    "euc_jp": "EUC-JP",
+    "euc_jis_2004": "EUC-JP (JIS X 0213)",
+    _ISO2022JP_MS: "ISO-2022-JP (Microsoft extensions, via cp932)",
+    "latin-1": "ISO-8859-1 (latin-1)",
+    "cp1252": "windows-1252",
+}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    codec: str  # what decoded it
+    problem: str = ""  # why not the declared charset, "" when it was honoured
+
+
+def _codec_name(codec: str) -> str:
+    if codec.startswith("iso2022_jp"):
+        return _NAMES.get(codec, f"ISO-2022-JP ({codec})")
+    return _NAMES.get(codec, codec)
+
+
+def _candidates(label: str) -> tuple[str, ...] | None:
+    """The codecs to try for a declared charset label, or None when it names no charset."""
+    key = label.strip().strip("\"'").lower().replace("_", "-")
+    if key in _LABELS:
+        return _LABELS[key]
+    try:
+        info = codecs.lookup(key)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return _SUPERSETS.get(info.name, (info.name,))
+
+
+def _iso2022jp_via_cp932(data: bytes) -> str:
+    """ISO-2022-JP as Microsoft writes it (NEC and IBM extensions): transcode to cp932."""
+    out = bytearray()
+    mode, i = "ascii", 0
+    while i < len(data):
+        byte = data[i]
+        if byte == 0x1B:
+            mode = {b"(B": "ascii", b"(J": "ascii", b"(I": "kana", b"$@": "jis", b"$B": "jis"}[
+                data[i + 1 : i + 3]
+            ]  # KeyError: an escape this transcoder cannot follow
+            i += 3
+        elif byte in (0x0E, 0x0F):  # SO/SI: half-width katakana (CP50221)
+            mode, i = ("kana" if byte == 0x0E else "ascii"), i + 1
+        elif byte >= 0x80:
+            raise ValueError("8-bit byte in ISO-2022-JP")
+        elif byte in (0x0A, 0x0D) or mode == "ascii":
+            mode = "ascii" if byte in (0x0A, 0x0D) else mode  # a line always ends in ASCII
+            out.append(byte)
+            i += 1
+        elif mode == "kana":
+            if not 0x21 <= byte <= 0x5F:
+                raise ValueError("not a half-width katakana")
+            out.append(byte + 0x80)
+            i += 1
+        else:
+            j1, j2 = data[i], data[i + 1]
+            if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
+                raise ValueError("not a JIS X 0208 pair")
+            s1 = ((j1 + 1) >> 1) + 0x70
+            s2 = j2 + (0x1F + (j2 >= 0x60) if j1 % 2 else 0x7E)
+            out += bytes((s1 + 0x40 if s1 >= 0xA0 else s1, s2))
+            i += 2
+    return bytes(out).decode("cp932")
+
+
+def _strict(data: bytes, codec: str) -> str | None:
+    try:
+        text = _iso2022jp_via_cp932(data) if codec == _ISO2022JP_MS else data.decode(codec)
+    except (UnicodeError, LookupError, ValueError, KeyError, IndexError):
+        return None
+    return None if _SURROGATE.search(text) else text  # utf-7 and friends can yield them
+
+
+def _jis(data: bytes) -> tuple[str, str] | None:
+    """ISO-2022-JP, recognised by its escape sequences (which are also valid ASCII)."""
+    if b"\x1b$B" in data or b"\x1b$@" in data or b"\x1b(I" in data:
+        for codec in _JIS_FAMILY:
+            if (text := _strict(data, codec)) is not None:
+                return text, codec
+    return None
+
+
+def _japanese_guess(data: bytes) -> tuple[str, str] | None:
+    if jis := _jis(data):
+        return jis
+    best: tuple[int, str, str] | None = None
+    for codec in ("cp932", "euc_jp", "euc_jis_2004"):
+        text = _strict(data, codec)
+        score = _japanese_score(text) if text is not None else 0
+        if text is not None and score > 0 and (best is None or score > best[0]):
+            best = (score, text, codec)
+    return (best[1], best[2]) if best else None
+
+
+def _japanese_score(text: str) -> int:
+    """How much ``text`` reads as Japanese: > 0 only with kana and few stray characters."""
+    kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff")
+    japanese = sum(1 for c in text if "\u3000" <= c <= "\u9fff" or "\uff01" <= c <= "\uff5e")
+    foreign = sum(1 for c in text if c >= "\x80") - japanese
+    return max(0, japanese - 2 * foreign) if kana else 0
+
+
+def _mostly(data: bytes, codec: str) -> tuple[str, int] | None:
+    """Decode with a few undecodable bytes kept visible as ``\\xNN``, if they are few."""
+    if codec == _ISO2022JP_MS:
+        return None
+    try:
+        errors = len(data.decode(codec, "replace")) - len(data.decode(codec, "ignore"))
+        text = data.decode(codec, "backslashreplace")
+    except (LookupError, ValueError):
+        return None
+    decoded = sum(1 for c in text if c >= "\x80")
+    high = sum(1 for b in data if b >= 0x80)
+    if _SURROGATE.search(text) or not decoded or errors * 5 > high:
+        return None
+    return text, errors
+
+
+def _fallback(data: bytes, declared: tuple[str, ...]) -> tuple[str, str]:
+    if (text := _strict(data, "utf-8")) is not None:
+        return text, "utf-8"
+    if guess := _japanese_guess(data):
+        return guess
+    for codec in (*declared[:1], "utf-8"):
+        if mostly := _mostly(data, codec):
+            count = mostly[1]
+            return mostly[0], f"{_codec_name(codec)}, {count} undecodable byte(s) shown as \\xNN"
+    return data.decode("latin-1"), "latin-1"
+
+
+def _decode(data: bytes, label: str | None) -> _Decoded:
+    """Text from ``data`` in charset ``label``; never fails, never loses a byte silently.
+
+    Pure ASCII needs no label. ISO-2022-JP is recognised by its escapes whatever the label says
+    (it is valid ASCII and UTF-8, so nothing else would notice).
+    """
+    label = (label or "").strip()[:40]
+    declared = _candidates(label) if label else ()
+    jis = None if declared and declared[0].startswith("iso2022") else _jis(data)
+    if jis is None:
+        for codec in declared or ("ascii",):
+            if (text := _strict(data, codec)) is not None:
+                return _Decoded(_no_bom(text), codec)
+    text, used = jis or _fallback(data, declared or ())
+    if not label:
+        problem = "" if used == "utf-8" else f"no charset declared, decoded as {_codec_name(used)}"
+    else:
+        why = "unknown charset" if declared is None else "bytes do not fit the declared charset"
+        problem = f"{why} {label!r}, decoded as {_codec_name(used)}"
+    return _Decoded(_no_bom(text), used, problem)
+
+
+def _no_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _encode_like(text: str, codec: str) -> bytes:
+    """``text`` back in the codec it came from (for signatures made over those bytes)."""
+    try:
+        return text.encode("cp932" if codec == _ISO2022JP_MS else codec)
+    except (UnicodeError, LookupError):
+        return text.encode("utf-8", "surrogateescape")
+
+
+# --- Headers -------------------------------------------------------------------------------------
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_LINE_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_MSG_ID = re.compile(r"<[^<>]*>")
+_NO_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+_HIDDEN_WORD = re.compile(r"mamoriencodedword[0-9]+x")
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_ADDRESS = re.compile(rf"[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f]{{1,64}}@(?:{_LABEL}\.)*{_LABEL}")
+
+
+def _to_bytes(text: str) -> bytes:
+    """The bytes behind a header string (8-bit bytes arrive as surrogate escapes)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def _printable(text: str) -> str:
+    """``text`` without surrogate escapes, for values quoted in problems."""
+    return _to_bytes(text).decode("utf-8", "replace")
+
+
+def _raw_headers(msg: Message, name: str) -> list[str]:
+    """Every value of header ``name``, unfolded, as the parser saw it (surrogate escapes kept)."""
+    return [_FOLD.sub("", str(value)) for key, value in msg.raw_items() if key.lower() == name]
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    values = _raw_headers(msg, name)
+    return values[0] if values else None
+
+
+def _one_line(text: str) -> str:
+    """Every line break and control character becomes a space; runs of space become one."""
+    return _LINE_BREAKS.sub(" ", text).strip()
+
+
+def _word_bytes(encoding: str, encoded: str) -> bytes:
+    if encoding in "bB":
+        b64 = re.sub(r"[^A-Za-z0-9+/]", "", encoded)
+        b64 = b64[:-1] if len(b64) % 4 == 1 else b64
+        return binascii.a2b_base64(b64 + "=" * (-len(b64) % 4))
+    return binascii.a2b_qp(_to_bytes(encoded), header=True)
+
+
+def _decode_header(value: str, where: str, problems: list[str]) -> str:
+    """RFC 2047 encoded words and raw 8-bit text, decoded. Adjacent words in one charset are
+    joined before decoding, so that a character split across two words survives."""
+    pieces: list[tuple[str | None, bytes]] = []  # (charset label, or None for plain text)
+    pos = 0
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[pos : match.start()]
+        after_word = bool(pieces) and pieces[-1][0] is not None
+        if between and not (after_word and not between.strip()):
+            pieces.append((None, _to_bytes(between)))
+        label, data = match[1].split("*", 1)[0], _word_bytes(match[2], match[3])
+        previous = pieces[-1][0] if pieces else None
+        if previous is not None and previous.lower() == label.lower() and not between.strip():
+            pieces[-1] = (label, pieces[-1][1] + data)
+        else:
+            pieces.append((label, data))
+        pos = match.end()
+    if value[pos:]:
+        pieces.append((None, _to_bytes(value[pos:])))
+    out = []
+    for label, data in pieces:
+        decoded = _decode(data, label)
+        if decoded.problem:
+            problems.append(f"{where}: {decoded.problem}")
+        out.append(decoded.text)
+    return "".join(out)
+
+
+def _addresses(values: list[str], where: str, problems: list[str]) -> list[tuple[str, str]]:
+    """(display name, address) pairs; an invalid address is "" and named in the problems."""
+    words: dict[str, str] = {}
+
+    def hide(word: re.Match[str]) -> str:  # specials inside encoded words must not split names
+        key = f"mamoriencodedword{len(words)}x"
+        words[key] = word[0]
+        return key
+
+    def restore(text: str) -> str:
+        return _HIDDEN_WORD.sub(lambda key: words.get(key[0], key[0]), text)
+
+    pairs = []
+    try:
+        found = getaddresses([_ENCODED_WORD.sub(hide, value) for value in values])
+    except Exception:  # the address parser has had its share of bugs
+        problems.append(f"{where}: unreadable ({_one_line(_printable(' '.join(values)))[:100]!r})")
+        return []
+    for hidden_name, hidden_address in found:
+        name, address = restore(hidden_name), restore(hidden_address)
+        if not (name or address):
+            continue
+        address = _one_line(_decode_header(address, where, problems))
+        if not _ADDRESS.fullmatch(address):
+            problems.append(f"{where}: {address[:100]!r} is not a valid address")
+            address = ""
+        pairs.append((_one_line(_decode_header(name, where, problems)), address))
+    return pairs
+
+
+def _message_ids(value: str) -> list[str]:
+    return _MSG_ID.findall(_NO_SPACE.sub("", _printable(value)))
+
+
+def _normalise_id(value: str) -> str:
+    ids = _message_ids(value)
+    return (ids[0] if ids else _NO_SPACE.sub("", _printable(value)))[:998]
+
+
+def _date(value: str | None, problems: list[str]) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        date = parsedate_to_datetime(_printable(value).strip())
+    except Exception:  # ValueError, TypeError, IndexError... depending on the damage
+        problems.append(f"Date: {_one_line(_printable(value))[:60]!r} is not a date")
+        return None
+    return date if date.tzinfo else date.replace(tzinfo=UTC)
+
+
+def _auto_submitted(msg: Message) -> bool:
+    """Whether replying automatically would be wrong: automatic, bulk or list mail, bounces."""
+
+    def first(name: str) -> str:
+        return _printable(_raw_header(msg, name) or "").split(";")[0].strip().lower()
+
+    suppress = {word.strip() for word in first("x-auto-response-suppress").split(",")}
+    return (
+        first("auto-submitted") not in ("", "no")
+        or first("precedence") in ("bulk", "junk", "list")
+        or _raw_header(msg, "list-id") is not None
+        or bool(suppress & {"all", "oof", "autoreply"})
+        or msg.get_content_type() == "multipart/report"
+    )
+
+
+def _language(text: str) -> str:
+    kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff" or "\uff66" <= c <= "\uff9f")
+    kanji = sum(1 for c in text if "\u3400" <= c <= "\u9fff" or "\U00020000" <= c <= "\U0003134f")
+    other = sum(1 for c in text if c.isalpha()) - kana - kanji
+    return "ja" if kana and 3 * (kana + kanji) >= other else "en"
+
+
+# --- Raw MIME: the exact bytes a PGP/MIME signature covers ---------------------------------------
+
+
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    if raw.startswith((b"\r\n", b"\n")):
+        return b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+    match = re.search(rb"\n\r?\n", raw)
+    return (raw[: match.start() + 1], raw[match.end() :]) if match else (raw, b"")
+
+
+def _raw_parts(raw: bytes, boundary: bytes) -> list[bytes]:
+    """The exact bytes of each body part of the entity ``raw``: after a delimiter line, up to
+    the line break before the next one (RFC 2046 §5.1.1). Without a close delimiter the last
+    part runs to the end, as the email package reads it."""
+    body = _split_head(raw)[1]
+    delimiter = b"--" + boundary
+    parts: list[bytes] = []
+    start: int | None = None
+    pos = previous_break = 0
+    for line in body.splitlines(keepends=True):
+        content = line.rstrip(b"\r\n")
+        tail = content[len(delimiter) :]
+        closing = tail.startswith(b"--")
+        if content.startswith(delimiter) and not (tail[2:] if closing else tail).strip(b" \t"):
+            if start is not None:
+                parts.append(body[start : max(start, pos - previous_break)])
+            if closing:
+                return parts
+            start = pos + len(line)
+        previous_break = len(line) - len(content)
+        pos += len(line)
+    if start is not None:
+        parts.append(body[start:])
+    return parts
+
+
+def _crlf(data: bytes) -> bytes:
+    """Canonical line endings (RFC 3156 §5): what the signer signed, whatever stored the mail."""
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+# --- Reading the MIME tree -----------------------------------------------------------------------
+
+_DEFECTS: dict[type[email_errors.MessageDefect], str] = {
+    email_errors.NoBoundaryInMultipartDefect: "multipart without a boundary; read as text",
+    email_errors.StartBoundaryNotFoundDefect: "the multipart boundary never appears; read as text",
+    email_errors.CloseBoundaryNotFoundDefect: "the closing boundary is missing (truncated?)",
+    email_errors.FirstHeaderLineIsContinuationDefect: "the first header line is a continuation",
+    email_errors.MisplacedEnvelopeHeaderDefect: "a 'From ' envelope line among the headers",
+    email_errors.MissingHeaderBodySeparatorDefect: "a line in the headers is not a header",
+    email_errors.MultipartInvariantViolationDefect: "declared multipart but has no parts",
+    email_errors.InvalidMultipartContentTransferEncodingDefect: (
+        "a multipart with a content-transfer-encoding other than 7bit, 8bit or binary"
+    ),
+    email_errors.InvalidBase64PaddingDefect: "bad base64 padding",
+    email_errors.InvalidBase64CharactersDefect: "invalid characters in base64 data (skipped)",
+    email_errors.InvalidBase64LengthDefect: "truncated base64 data (the last character dropped)",
+}
+_PGP_MESSAGE = (
+    re.compile(r"^-----BEGIN PGP MESSAGE-----[ \t]*(?=\r?$)", re.MULTILINE),
+    re.compile(r"^-----END PGP MESSAGE-----[ \t]*(?=\r?$)", re.MULTILINE),
+)
+_PGP_CLEARSIGNED = (
+    re.compile(r"^-----BEGIN PGP SIGNED MESSAGE-----[ \t]*(?=\r?$)", re.MULTILINE),
+    re.compile(r"^-----END PGP SIGNATURE-----[ \t]*(?=\r?$)", re.MULTILINE),
+)
+_ARMOUR_CHARSET = re.compile(r"^Charset:[ \t]*([^\s;]+)", re.MULTILINE | re.IGNORECASE)
+_MIME_HEAD = re.compile(rb"(?:[!-9;-~]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+\r?\n")
+_ENCRYPTION_RANK = {
+    Encryption.NONE: 0,
+    Encryption.DECRYPTED: 1,
+    Encryption.NO_KEY: 2,
+    Encryption.FAILED: 3,
+}
+_SIGNATURE_RANK = {
+    Signature.NONE: 0,
+    Signature.VALID: 1,
+    Signature.UNKNOWN_KEY: 2,
+    Signature.ERROR: 3,
+    Signature.BAD: 4,
+}
+_TEXT_TYPES = ("text/plain", "text/html")
+
+
+def _describe(defect: email_errors.MessageDefect) -> str:
+    known = _DEFECTS.get(type(defect))
+    if known:
+        return known
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", type(defect).__name__.removesuffix("Defect")).lower()
+    return f"{words}: {_printable(str(defect))}" if str(defect) else words
+
+
+def _child(where: str, number: int) -> str:
+    return f"part {number}" if where == "message" else f"{where}.{number}"
+
+
+def _armoured(text: str, markers: tuple[re.Pattern[str], re.Pattern[str]]) -> list[re.Match[str]]:
+    """(begin, end) matches of each complete armoured block, in linear time."""
+    begin, end = markers
+    blocks: list[re.Match[str]] = []
+    pos = 0
+    while (opening := begin.search(text, pos)) and (closing := end.search(text, opening.end())):
+        blocks.extend((opening, closing))
+        pos = closing.end()
+    return blocks
+
+
+def _looks_like_mime(data: bytes) -> bool:
+    head = _MIME_HEAD.match(data)
+    return head is not None and re.search(rb"(?im)^content-type:", head[0]) is not None
+
+
+def _payload(msg: Message) -> bytes:
+    """The decoded payload of a leaf part, leniently: truncated base64 loses one character."""
+    data: Any = msg.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return b""
+    if any(isinstance(d, email_errors.InvalidBase64LengthDefect) for d in msg.defects):
+        b64 = re.sub(rb"[^A-Za-z0-9+/]", b"", data)[:-1]
+        return binascii.a2b_base64(b64 + b"=" * (-len(b64) % 4))
+    return data
+
+
+def _param(msg: Message, name: str, header: str, where: str, problems: list[str]) -> str | None:
+    """A MIME parameter, decoded: RFC 2231 with its charset, else RFC 2047 and raw 8-bit."""
+    try:
+        value: Any = msg.get_param(name, header=header)
+    except Exception:  # damaged beyond the email package's patience
+        return None
+    if value is None:
+        return None
+    if not isinstance(value, tuple):
+        return _decode_header(str(value), where, problems)
+    charset, _language_tag, text = value
+    try:
+        data = str(text).encode("latin-1", "surrogateescape")
+    except UnicodeEncodeError:
+        data = _to_bytes(str(text))
+    decoded = _decode(data, str(charset or "") or None)
+    if decoded.problem:
+        problems.append(f"{where}: {decoded.problem}")
+    return decoded.text
+
+
+def _header_block(msg: Message) -> str:
+    return "\n".join(f"{k}: {_one_line(_printable(str(v)))}" for k, v in msg.raw_items())
+
+
+@dataclass
+class _Reader:
+    """Walks one message; collects attachments, problems and OpenPGP outcomes on the way."""
+
+    pgp: Pgp | None
+    max_attachment_bytes: int
+    attachments: list[MailAttachment] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    encryption: Encryption = Encryption.NONE
+    verification: Verification = field(default_factory=Verification)
+    details: list[str] = field(default_factory=list)
+    html_converted: bool = False
+    protected_subject: str | None = None
+    pgp_operations: int = 0
+
+    def entity(self, msg: Message, raw: bytes | None, where: str, depth: int, want: bool) -> str:
+        """The text of ``msg`` if ``want``; its attachments join the list. Never raises."""
+        try:
+            if depth > _MAX_DEPTH:
+                self.problems.append(f"{where}: nested too deeply; not read")
+                return ""
+            return self._entity(msg, raw, where, depth, want)
+        except Exception as exc:  # one damaged part must not sink the message
+            reason = _printable(f"{type(exc).__name__}: {exc}")
+            self.problems.append(f"{where}: could not be read ({reason}); shown as raw text")
+            return self._raw_text(msg, raw) if want else ""
+        finally:
+            self.problems.extend(f"{where}: {_describe(defect)}" for defect in msg.defects)
+
+    def _raw_text(self, msg: Message, raw: bytes | None) -> str:
+        try:
+            return _decode(_split_head(raw)[1] if raw is not None else _payload(msg), None).text
+        except Exception:
+            return ""
+
+    def _entity(self, msg: Message, raw: bytes | None, where: str, depth: int, want: bool) -> str:
+        if not msg.is_multipart():
+            return self._leaf(msg, where, depth, want)
+        parts = [part for part in msg.get_payload() if isinstance(part, Message)]
+        if msg.get_content_maintype() == "message":
+            if msg.get_content_type() == "message/rfc822" and parts:
+                inner = _split_head(raw)[1] if raw is not None else None
+                return self._forwarded(parts[0], inner, where, depth, want)
+            return "\n\n".join(_header_block(part) for part in parts) if want else ""
+        raws: list[bytes | None] = [None] * len(parts)
+        boundary = msg.get_boundary()
+        if raw is not None and boundary:
+            found = _raw_parts(raw, _to_bytes(boundary))
+            raws = list(found) if len(found) == len(parts) else raws
+        subtype = msg.get_content_subtype()
+        protocol = str(msg.get_param("protocol") or "").strip().lower()
+        if subtype == "signed" and protocol == "application/pgp-signature" and len(parts) > 1:
+            return self._signed(parts, raws, where, depth, want)
+        if subtype == "encrypted" and protocol == "application/pgp-encrypted":
+            return self._encrypted(parts, where, depth, want)
+        order = list(range(len(parts)))
+        if subtype == "alternative":
+            order = sorted(order, key=lambda i: _preference(parts[i]))
+        texts: list[str] = []
+        for i in order:
+            wanted = want and not (subtype == "alternative" and any(t.strip() for t in texts))
+            texts.append(self.entity(parts[i], raws[i], _child(where, i + 1), depth + 1, wanted))
+        return "\n\n".join(text for text in texts if text.strip())
+
+    def _declared_name(self, msg: Message, where: str) -> str | None:
+        name = _param(msg, "filename", "content-disposition", where, self.problems)
+        return (
+            name if name is not None else _param(msg, "name", "content-type", where, self.problems)
+        )
+
+    def _leaf(self, msg: Message, where: str, depth: int, want: bool) -> str:
+        data = _payload(msg)
+        declared = self._declared_name(msg, where)
+        ctype = msg.get_content_type()
+        body = ctype in _TEXT_TYPES or msg.get_content_maintype() == "multipart"  # no boundary
+        if not body or declared is not None or msg.get_content_disposition() == "attachment":
+            self._attach(ctype, data, declared or "", where)
+            return ""
+        if not want:
+            return ""
+        decoded = _decode(data, _param(msg, "charset", "content-type", where, self.problems))
+        if decoded.problem:
+            self.problems.append(f"{where}: {decoded.problem}")
+        text, codec = decoded.text, decoded.codec
+        if ctype == "text/html":
+            self.html_converted = True
+            text, codec = html_to_text(text), "utf-8"
+        return self._inline_pgp(text, codec, where, depth)
+
+    def _attach(self, content_type: str, data: bytes, declared: str, where: str) -> None:
+        name = safe_filename(declared)
+        refused = ""
+        if len(data) > self.max_attachment_bytes:
+            refused = f"over the {self.max_attachment_bytes}-byte attachment limit"
+            self.problems.append(f"{where}: attachment {name!r} ({len(data)} bytes) {refused}")
+        self.attachments.append(
+            MailAttachment(name, content_type, b"" if refused else data, len(data), refused)
+        )
+
+    def _forwarded(
+        self, inner: Message, raw: bytes | None, where: str, depth: int, want: bool
+    ) -> str:
+        label = f"{where} (forwarded)"
+        text = self.entity(inner, raw, label, depth + 1, want)
+        if not want:
+            return ""
+        heading = [
+            f"{name}: {_one_line(_decode_header(value, label, self.problems))}"
+            for name in ("From", "Date", "Subject", "To")
+            if (value := _raw_header(inner, name.lower())) is not None
+        ]
+        return "\n".join(["---------- Forwarded message ----------", *heading, "", text])
+
+    # --- OpenPGP ---------------------------------------------------------------------------------
+
+    def _signed(
+        self, parts: list[Message], raws: list[bytes | None], where: str, depth: int, want: bool
+    ) -> str:
+        """RFC 3156 §5: the signature covers the first body part exactly as it was sent."""
+        signed, signature = raws[0], _payload(parts[1])
+        if signed is None:
+            found = Verification(Signature.ERROR, detail="the signed part was not found intact")
+            self._record_verification(found)
+        else:
+            self._verify(_crlf(signed), signature)
+        return self.entity(parts[0], signed, _child(where, 1), depth + 1, want)
+
+    def _encrypted(self, parts: list[Message], where: str, depth: int, want: bool) -> str:
+        """RFC 3156 §4: the second part holds the ciphertext of a whole MIME entity."""
+        if len(parts) < 2:
+            self.problems.append(f"{where}: PGP/MIME message without its encrypted part")
+            return ""
+        ciphertext = _payload(parts[1])
+        plaintext, detail = self._decrypt(ciphertext)
+        if plaintext is None:
+            declared = self._declared_name(parts[1], where)
+            self._attach(parts[1].get_content_type(), ciphertext, declared or "", where)
+            return _notice(detail) if want else ""
+        return self._decrypted(plaintext, where, depth, want)
+
+    def _decrypted(self, plaintext: bytes, where: str, depth: int, want: bool) -> str:
+        label = "decrypted message" if where == "message" else f"{where} (decrypted)"
+        inner = BytesParser(policy=compat32).parsebytes(plaintext)
+        subject = _raw_header(inner, "subject")  # protected headers (RFC 9788)
+        if subject is not None and self.protected_subject is None:
+            self.protected_subject = subject
+        return self.entity(inner, plaintext, label, depth + 1, want)
+
+    def _inline_pgp(self, text: str, codec: str, where: str, depth: int) -> str:
+        """Verify cleartext-signed blocks; put the plaintext of armoured messages in their place."""
+        blocks = _armoured(text, _PGP_CLEARSIGNED)
+        for begin, end in zip(blocks[::2], blocks[1::2], strict=True):
+            self._verify(_encode_like(text[begin.start() : end.end()], codec), None)
+        blocks = _armoured(text, _PGP_MESSAGE)
+        if not blocks:
+            return text
+        out, pos = [], 0
+        for begin, end in zip(blocks[::2], blocks[1::2], strict=True):
+            armour = text[begin.start() : end.end()]
+            out += [text[pos : begin.start()], self._inline_plaintext(armour, where, depth)]
+            pos = end.end()
+        return "".join([*out, text[pos:]])
+
+    def _inline_plaintext(self, armour: str, where: str, depth: int) -> str:
+        plaintext, detail = self._decrypt(armour.encode("ascii", "replace"))
+        if plaintext is None:
+            return f"{_notice(detail)}\n{armour}"
+        if _looks_like_mime(plaintext):
+            return self._decrypted(plaintext, where, depth, want=True)
+        charset = _ARMOUR_CHARSET.search(re.split(r"\r?\n[ \t]*\r?\n", armour, maxsplit=1)[0])
+        decoded = _decode(plaintext, charset[1] if charset else None)
+        if decoded.problem:
+            self.problems.append(f"{where} (decrypted): {decoded.problem}")
+        return decoded.text
+
+    def _pgp_allowed(self) -> bool:
+        self.pgp_operations += 1
+        if self.pgp_operations == _MAX_PGP_OPERATIONS + 1:
+            self.problems.append(f"over {_MAX_PGP_OPERATIONS} OpenPGP blocks; the rest skipped")
+        return self.pgp_operations <= _MAX_PGP_OPERATIONS
+
+    def _decrypt(self, ciphertext: bytes) -> tuple[bytes | None, str]:
+        """(plaintext, detail); the plaintext is None when it cannot be had."""
+        if self.pgp is None:
+            result = Decryption(Encryption.NO_KEY, detail=NO_KEY_DETAIL)
+        elif not self._pgp_allowed():
+            result = Decryption(Encryption.FAILED, detail="too many OpenPGP blocks")
+        else:
+            try:
+                result = self.pgp.decrypt(ciphertext)
+            except Exception as exc:  # the adapter should report, not raise; make sure of it
+                result = Decryption(Encryption.FAILED, detail=_printable(f"{exc!r}"))
+        outcome = result.encryption
+        if outcome is Encryption.NONE:
+            outcome = Encryption.FAILED  # it was encrypted: "not encrypted" is no answer
+        if _ENCRYPTION_RANK[outcome] > _ENCRYPTION_RANK[self.encryption]:
+            self.encryption = outcome
+        detail = result.detail or outcome.value
+        self.details.append(detail)
+        if result.verification.signature is not Signature.NONE:
+            self._record_verification(result.verification)
+        return (result.plaintext if outcome is Encryption.DECRYPTED else None), detail
+
+    def _verify(self, signed: bytes, signature: bytes | None) -> None:
+        """A detached signature over ``signed``, or a cleartext-signed block when None."""
+        if self.pgp is None:
+            result = Verification(Signature.ERROR, detail=NO_KEYRING_DETAIL)
+        elif not self._pgp_allowed():
+            result = Verification(Signature.ERROR, detail="too many OpenPGP blocks")
+        else:
+            try:
+                if signature is None:
+                    result = self.pgp.verify_cleartext(signed)
+                else:
+                    result = self.pgp.verify_detached(signed, signature)
+            except Exception as exc:  # see _decrypt
+                result = Verification(Signature.ERROR, detail=_printable(f"{exc!r}"))
+        self._record_verification(result)
+
+    def _record_verification(self, result: Verification) -> None:
+        if _SIGNATURE_RANK[result.signature] >= _SIGNATURE_RANK[self.verification.signature]:
+            self.verification = result
+        if result.detail:
+            self.details.append(result.detail)
+
+
+def _preference(part: Message) -> int:
+    """Which alternative an analyst reads: plain text, then a structure, then HTML."""
+    ctype = part.get_content_type()
+    if ctype == "text/plain":
+        return 0
+    return 1 if part.is_multipart() else 2 if ctype == "text/html" else 3
+
+
+def _notice(detail: str) -> str:
+    return f"[This message is encrypted and could not be decrypted: {detail}]"
+
+
+# --- The entry points ----------------------------------------------------------------------------
+
+
+def _head_lines(raw: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(name, unfolded value) of each header in the header block, cheaply."""
+    lines = _split_head(raw[:_HEAD_SCAN])[0].splitlines()
+    if lines and lines[0].startswith(b"From "):
+        del lines[0]  # an mbox envelope line
+    current = b""
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and current:
+            current += line
+            continue
+        if current:
+            name, _, value = current.partition(b":")
+            yield name.strip(), value
+        if b":" not in line:
+            return
+        current = line
+    if current:
+        name, _, value = current.partition(b":")
+        yield name.strip(), value
+
+
+def header_message_id(raw: bytes) -> str:
+    """The Message-ID from the header block only, normalised as ``parse`` does; "" if none."""
+    try:
+        for name, value in _head_lines(bytes(raw)):
+            if name.lower() == b"message-id":
+                return _normalise_id(value.decode("utf-8", "replace"))
+    except Exception:  # header_message_id must never raise either
+        return ""
+    return ""
+
+
+def parse(
+    raw: bytes, *, pgp: Pgp | None = None, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+) -> ParsedMail:
+    """Read a message. Never raises: what could not be read is described in ``problems``."""
+    try:
+        return _parse(bytes(raw), pgp, max_attachment_bytes)
+    except Exception as exc:  # the last line of defence
+        return _unparsed(raw, exc)
+
+
+def _parse(raw: bytes, pgp: Pgp | None, max_attachment_bytes: int) -> ParsedMail:
+    msg = BytesParser(policy=compat32).parsebytes(raw)
+    reader = _Reader(pgp, max_attachment_bytes)
+    text = _clean_text(reader.entity(msg, raw, "message", 0, want=True))
+    problems: list[str] = []
+    subject = _one_line(_decode_header(_raw_header(msg, "subject") or "", "Subject", problems))
+    if reader.protected_subject is not None and subject in ("", "...", "Encrypted Message"):
+        subject = _one_line(_decode_header(reader.protected_subject, "Subject", problems))
+    subject = subject[:MAX_SUBJECT].rstrip()
+    senders = _addresses(_raw_headers(msg, "from"), "From", problems)
+    if not senders:
+        problems.append("From: no sender")
+    elif len(senders) > 1:
+        problems.append(f"From: {len(senders)} senders, the first one taken")
+    from_name, from_address = senders[0] if senders else ("", "")
+    to = _addresses(_raw_headers(msg, "to"), "To", problems)
+    cc = _addresses(_raw_headers(msg, "cc"), "Cc", problems)
+    date = _date(_raw_header(msg, "date"), problems)
+    in_reply_to = _message_ids(_raw_header(msg, "in-reply-to") or "")
+    references = _message_ids(" ".join(_raw_headers(msg, "references")))
+    if len(references) > _MAX_REFERENCES:  # keep the first and the latest (RFC 5322 §3.6.4)
+        references = references[:1] + references[-(_MAX_REFERENCES - 1) :]
+    return ParsedMail(
+        message_id=header_message_id(raw),
+        in_reply_to=in_reply_to[0] if in_reply_to else "",
+        references=tuple(references),
+        subject=subject,
+        from_name=from_name,
+        from_address=from_address,
+        to_addresses=tuple(dict.fromkeys(address for _, address in to if address)),
+        cc_addresses=tuple(dict.fromkeys(address for _, address in cc if address)),
+        date=date,
+        auto_submitted=_auto_submitted(msg),
+        text=text,
+        html_converted=reader.html_converted,
+        attachments=tuple(reader.attachments),
+        encryption=reader.encryption,
+        verification=reader.verification,
+        pgp_detail="; ".join(dict.fromkeys(reader.details)),
+        language=_language(f"{subject}\n{text}"),
+        problems=_capped([*problems, *reader.problems]),
+    )
+
+
+def _capped(problems: list[str]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(problems))
+    if len(unique) > _MAX_PROBLEMS:
+        extra = len(unique) - _MAX_PROBLEMS
+        unique = [*unique[:_MAX_PROBLEMS], f"... and {extra} more problems"]
+    return tuple(unique)
+
+
+def _clean_text(text: str) -> str:
+    """Line feeds only, no control characters (NUL cannot even be stored), no blank edges."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text).strip("\n")
+
+
+def _unparsed(raw: bytes, exc: Exception) -> ParsedMail:
+    reason = _printable(f"{type(exc).__name__}: {exc}")
+    problem = f"the message could not be parsed ({reason}); its raw text is shown"
+    try:
+        data = bytes(raw)
+        text = _clean_text(_decode(_split_head(data)[1] or data, None).text)
+    except Exception:
+        text = ""
+    return ParsedMail(message_id=header_message_id(raw), text=text, problems=(problem,))
