@@ -86,6 +86,7 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, str, dict[str, str]]]:
     boot = mamori(env, "bootstrap")
     assert boot.returncode == 0, boot.stderr
     port = _free_port()
+    env["MAMORI_SMTP_PORT"] = str(_free_port())
     process = subprocess.Popen(
         [*MAMORI, "run", "--port", str(port)],
         env=env,
@@ -143,3 +144,29 @@ def test_a_real_server_serves_login_api_and_docs(server: tuple[str, str, dict[st
         urllib.request.urlopen(unauthenticated)
     assert refused.value.code == 401
     assert json.load(refused.value)["error"] == "unauthenticated"
+
+
+def test_mamori_run_receives_mail_and_works_it_into_a_case(
+    server: tuple[str, str, dict[str, str]],
+) -> None:
+    """`mamori run` is the whole machine: web, worker and the SMTP listener together."""
+    base, _password_, env = server
+    sent = subprocess.run(
+        ["swaks", "--server", "127.0.0.1", "--port", env["MAMORI_SMTP_PORT"], "--timeout", "20",
+         "--from", "alice@example.net", "--to", "security@localhost",
+         "--header", "Subject: Overflow reported by mail", "--body", "Details inside."],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    token = mamori(env, "token", "create", "--user", "admin", "--name", "t").stdout.strip()
+    request = urllib.request.Request(f"{base}/api/cases")
+    request.add_header("Authorization", f"Bearer {token}")
+    for _ in range(100):  # the worker processes it in the background
+        with urllib.request.urlopen(request) as response:
+            cases = json.load(response)
+        items = cases["items"] if isinstance(cases, dict) else cases
+        if items:
+            break
+        time.sleep(0.2)
+    assert [c["title"] for c in items] == ["Overflow reported by mail"]
+    assert items[0]["source"] == "email"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -26,6 +27,24 @@ def test_scripts_styles_head_and_comments_are_dropped_with_their_content() -> No
 
 def test_an_unclosed_script_hides_the_rest() -> None:
     assert html_to_text("<p>before</p><script>alert('x') <p>still script") == "before"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p>before</p><!-- never closed <p>hidden",
+        "<p>before</p><a href='never closed><p>hidden",
+        '<p>before</p><img alt="x<p>hidden',
+        "<p>before</p><script>hidden",
+    ],
+)
+def test_a_construct_that_never_ends_hides_the_rest(markup: str) -> None:
+    assert html_to_text(markup) == "before"
+
+
+def test_nested_dropped_elements_close_innermost_first() -> None:
+    assert html_to_text("<svg><svg></svg>hidden</svg>shown") == "shown"
+    assert html_to_text("<object><iframe>x</object>after") == "after"
 
 
 def test_a_self_closed_script_still_hides_its_content() -> None:
@@ -80,6 +99,11 @@ def test_links_show_their_target_when_it_differs(markup: str, text: str | None) 
         assert html_to_text(markup) == text
 
 
+def test_links_do_not_nest() -> None:
+    markup = "<a href='https://a.example/'>one <a href='https://b.example/'>two</a> three"
+    assert html_to_text(markup) == "one (https://a.example/) two (https://b.example/) three"
+
+
 def test_entities_are_decoded_into_plain_text() -> None:
     text = html_to_text("<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; caf&eacute; &#x65E5;</p>")
     assert text == "<script>alert(1)</script> & café 日"
@@ -102,3 +126,15 @@ def test_never_raises_on_garbage() -> None:
         markup = "".join(rng.choice(alphabet) for _ in range(rng.randrange(200)))
         text = html_to_text(markup)
         assert "\x00" not in text
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["<a b='", "<a href='x'>y", "<!--x", "</a", "<?x", "<![CDATA[", "<svg><math>", "<br> <b> </b>"],
+)
+def test_hostile_markup_takes_linear_time(unit: str) -> None:
+    # html.parser alone needs minutes for 120 kB of "<a b='"; the bound is generous.
+    markup = unit * (300_000 // len(unit))
+    started = time.perf_counter()
+    html_to_text(markup)
+    assert time.perf_counter() - started < 5

@@ -342,6 +342,7 @@ def test_the_content_type_name_serves_when_there_is_no_disposition() -> None:
         ("x-foo", "naïve".encode(), "naïve", "UTF-8"),
         ("unknown-8bit", "naïve".encode("latin-1"), "naïve", "ISO-8859-1 (latin-1)"),
         ("rot13", b"caf\xe9", "café", "ISO-8859-1 (latin-1)"),  # a codec, not a charset
+        ("unicode-escape", "\\u0041 naïve".encode(), "\\u0041 naïve", "UTF-8"),  # not a charset
     ],
 )
 def test_an_unknown_charset_falls_back_and_says_so(
@@ -361,6 +362,7 @@ def test_an_unknown_charset_falls_back_and_says_so(
         ("utf-8", JAPANESE.encode("euc_jp"), JAPANESE, "EUC-JP"),
         ("iso-2022-jp", JAPANESE.encode("cp932"), JAPANESE, "Shift_JIS (cp932)"),
         ("utf-8", b"caf\xe9 cr\xe8me", "café crème", "ISO-8859-1 (latin-1)"),
+        ("utf-7", b"+2D0- lone surrogate", "+2D0- lone surrogate", "UTF-8"),
         (
             "utf-8",
             "Grüße aus München".encode() + b"\xff",

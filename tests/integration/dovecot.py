@@ -8,8 +8,8 @@ instance (ports 143/993, ``/run/dovecot``) is never touched.
 
 One user, ``Dovecot.username``, logs in with ``Dovecot.password`` (passwd-file, ``{PLAIN}``); its
 maildir lives in the temporary directory. Started as root, dovecot refuses to access mail as uid 0,
-so mail belongs to the package's ``dovecot`` system user (``nobody`` if there is none); started as
-another user, everything runs as that user. Login processes are not chrooted either way, so no
+so mail belongs to the ``dovecot`` system user that its package created; started as another user,
+everything runs as that user. Login processes are not chrooted either way, so no
 ``CAP_SYS_CHROOT`` is needed. A second user, ``Dovecot.unavailable_user``, has its password in an
 unreadable file, so its logins fail with ``[UNAVAILABLE]`` (a temporary failure, RFC 5530).
 
@@ -30,6 +30,7 @@ or use ``with running_dovecot() as server:`` anywhere. The helpers speak real IM
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -66,8 +67,9 @@ ssl_cert = <{root}/tls/cert.pem
 ssl_key = <{root}/tls/key.pem
 auth_mechanisms = plain
 auth_failure_delay = 0
-default_internal_user = {internal_user}
-default_login_user = {internal_user}
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:~/Maildir
@@ -83,7 +85,7 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid={mail_uid} gid={mail_gid} home={root}/mail/%n
+  args = uid={uid} gid={gid} home={root}/mail/%n
 }}
 service imap-login {{
   chroot =
@@ -97,10 +99,11 @@ service imap-login {{
     ssl = yes
   }}
 }}
+# No login penalty: the tests fail logins on purpose, and later logins must not be slowed down.
 service anvil {{
   chroot =
   unix_listener anvil-auth-penalty {{
-    mode = 0  # no growing delays after the tests' failed logins
+    mode = 0
   }}
 }}
 """
@@ -191,21 +194,17 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _users() -> tuple[str, pwd.struct_passwd]:
-    """(dovecot's internal user, the mail user): root may not own mail, others run as themselves."""
-    if os.geteuid() != 0:
-        me = pwd.getpwuid(os.geteuid())
-        return me.pw_name, me
-    for name in ("dovecot", "nobody"):
-        try:
-            return "dovecot", pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise RuntimeError("running as root, but there is neither a 'dovecot' nor a 'nobody' user")
+def _service_user() -> pwd.struct_passwd:
+    """Who runs dovecot's internal processes and owns the mail.
+
+    Started by root, dovecot refuses uid 0 for mail: use the ``dovecot`` user its package made.
+    Started by anyone else, dovecot can only run everything as that user.
+    """
+    return pwd.getpwnam("dovecot") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
 
 
 def _write_files(root: Path, server: Dovecot) -> Path:
-    internal_user, mail_user = _users()
+    user = _service_user()
     (root / "tls").mkdir()
     subprocess.run(
         [
@@ -218,21 +217,21 @@ def _write_files(root: Path, server: Dovecot) -> Path:
     )
     passwd = root / "passwd"
     passwd.write_text(f"{server.username}:{{PLAIN}}{server.password}::::::\n")
-    internal = pwd.getpwnam(internal_user)  # dovecot's auth process reads it as this user
-    os.chown(passwd, internal.pw_uid, internal.pw_gid)
+    os.chown(passwd, user.pw_uid, user.pw_gid)  # dovecot's auth process reads it as this user
     passwd.chmod(0o600)
     (root / "passwd-unreadable").write_text("unavailable:{PLAIN}x::::::\n")
     (root / "passwd-unreadable").chmod(0)
     (root / "mail").mkdir()
-    os.chown(root / "mail", mail_user.pw_uid, mail_user.pw_gid)
+    os.chown(root / "mail", user.pw_uid, user.pw_gid)
     server.config.write_text(
         CONFIG.format(
             root=root,
             port_imaps=server.port_imaps,
             port_imap=server.port_imap,
-            internal_user=internal_user,
-            mail_uid=mail_user.pw_uid,
-            mail_gid=mail_user.pw_gid,
+            user=user.pw_name,
+            group=grp.getgrgid(user.pw_gid).gr_name,
+            uid=user.pw_uid,
+            gid=user.pw_gid,
         )
     )
     return server.config

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import socket
 import threading
 import time
@@ -23,10 +22,7 @@ from mamori.intake.imap import (
     MailboxUnavailable,
     settings_from_url,
 )
-from tests.integration import dovecot as dovecot_server
 from tests.integration.dovecot import Dovecot
-
-dovecot = dovecot_server.dovecot  # the session fixture
 
 integration = pytest.mark.integration
 
@@ -52,21 +48,25 @@ class Store:
     """A ``deliver`` that keeps what it gets, and can be told to refuse a message once."""
 
     def __init__(self, refuse_once: bytes | None = None) -> None:
-        self.messages: queue.Queue[bytes] = queue.Queue()
         self.refuse_once = refuse_once
+        self._messages: list[bytes] = []
+        self._lock = threading.Lock()  # run() delivers from its own thread
 
     def __call__(self, raw: bytes) -> None:
         if raw == self.refuse_once:
             self.refuse_once = None
             raise Refused("storage is down")
-        self.messages.put(raw)
+        with self._lock:
+            self._messages.append(raw)
 
     def all(self) -> list[bytes]:
-        return list(self.messages.queue)
+        with self._lock:
+            return list(self._messages)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        """What was delivered, once there are ``count`` messages or ``timeout`` has passed."""
         deadline = time.monotonic() + timeout
-        while self.messages.qsize() < count and time.monotonic() < deadline:
+        while len(self.all()) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.all()
 
@@ -225,6 +225,20 @@ def test_run_idles_and_delivers_new_mail_at_once_then_stops_promptly(dovecot, ma
         dovecot.append(report(2), mailbox)
         assert store.wait_for(2) == [report(1), report(2)]
         assert time.monotonic() - appended < 3
+
+
+@integration
+def test_run_reconnects_when_the_server_drops_it_during_idle(dovecot, mailbox, poller_for, caplog):
+    dovecot.append(report(1), mailbox)
+    store = Store()
+    poller = poller_for(store, DictCursor(), poll_seconds=3600.0)
+    with caplog.at_level(logging.WARNING, logger="mamori.intake.imap"), running(poller):
+        assert store.wait_for(1) == [report(1)]
+        time.sleep(0.3)  # in IDLE by now
+        dovecot.kick()
+        dovecot.append(report(2), mailbox)
+        assert store.wait_for(2) == [report(1), report(2)]  # after a pause of one second
+    assert "retrying in 1 s" in caplog.text
 
 
 @integration

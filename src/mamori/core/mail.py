@@ -357,25 +357,25 @@ def _word_bytes(encoding: str, encoded: str) -> bytes:
 def _decode_header(value: str, where: str, problems: list[str]) -> str:
     """RFC 2047 encoded words and raw 8-bit text, decoded. Adjacent words in one charset are
     joined before decoding, so that a character split across two words survives."""
-    pieces: list[tuple[str | None, bytes]] = []  # (charset label, or None for plain text)
+    pieces: list[tuple[str | None, list[bytes]]] = []  # (charset label or None for plain text)
     pos = 0
     for match in _ENCODED_WORD.finditer(value):
         between = value[pos : match.start()]
-        after_word = bool(pieces) and pieces[-1][0] is not None
-        if between and not (after_word and not between.strip()):
-            pieces.append((None, _to_bytes(between)))
+        previous = pieces[-1][0] if pieces else None
+        if between.strip() or (between and previous is None):
+            pieces.append((None, [_to_bytes(between)]))  # whitespace between words is dropped
         label, data = match[1].split("*", 1)[0], _word_bytes(match[2], match[3])
         previous = pieces[-1][0] if pieces else None
-        if previous is not None and previous.lower() == label.lower() and not between.strip():
-            pieces[-1] = (label, pieces[-1][1] + data)
+        if previous is not None and previous.lower() == label.lower():
+            pieces[-1][1].append(data)
         else:
-            pieces.append((label, data))
+            pieces.append((label, [data]))
         pos = match.end()
     if value[pos:]:
-        pieces.append((None, _to_bytes(value[pos:])))
+        pieces.append((None, [_to_bytes(value[pos:])]))
     out = []
-    for label, data in pieces:
-        decoded = _decode(data, label)
+    for label, chunks in pieces:
+        decoded = _decode(b"".join(chunks), label)
         if decoded.problem:
             problems.append(f"{where}: {decoded.problem}")
         out.append(decoded.text)
@@ -580,19 +580,24 @@ def _payload(msg: Message) -> bytes:
 
 def _param(msg: Message, name: str, header: str, where: str, problems: list[str]) -> str | None:
     """A MIME parameter, decoded: RFC 2231 with its charset, else RFC 2047 and raw 8-bit."""
+    raw = _raw_header(msg, header)
+    if raw is None:
+        return None
+    # The email package turns raw 8-bit parameters into U+FFFD; read them from a copy of the
+    # header in which every byte is one Latin-1 character, and take the bytes back afterwards.
+    carrier = Message()
+    carrier[header] = _to_bytes(raw).decode("latin-1")
     try:
-        value: Any = msg.get_param(name, header=header)
+        value: Any = carrier.get_param(name, header=header)
     except Exception:  # damaged beyond the email package's patience
         return None
     if value is None:
         return None
     if not isinstance(value, tuple):
-        return _decode_header(str(value), where, problems)
+        text = str(value).encode("latin-1", "replace").decode("utf-8", "surrogateescape")
+        return _decode_header(text, where, problems)
     charset, _language_tag, text = value
-    try:
-        data = str(text).encode("latin-1", "surrogateescape")
-    except UnicodeEncodeError:
-        data = _to_bytes(str(text))
+    data = str(text).encode("latin-1", "replace")
     decoded = _decode(data, str(charset or "") or None)
     if decoded.problem:
         problems.append(f"{where}: {decoded.problem}")

@@ -1,7 +1,8 @@
 """Ranking possible duplicates: which open cases look like a new report, and why.
 
 **Text similarity** is the cosine of TF-IDF vectors computed over the corpus of the new report and
-the existing ones. Tokens come from the NFKC-normalised, case-folded text:
+the existing ones. Tokens come from the NFKC-normalised, case-folded text without its CVE ids and
+URLs (those count as evidence, below, and are not counted twice):
 
 - in alphabetic scripts, words (runs of letters and digits) of two characters or more, without a
   small list of English stop words;
@@ -47,7 +48,7 @@ PRODUCT_WEIGHT = 0.2
 
 _CJK = (
     "\u3005-\u3007"  # iteration mark, closing mark, ideographic zero
-    "\u3040-\u30ff"  # hiragana, katakana (with ー)
+    "\u3040-\u30fa\u30fc-\u30ff"  # hiragana, katakana with ー (not the middle dot ・)
     "\u3400-\u4dbf"  # CJK extension A
     "\u4e00-\u9fff"  # CJK unified ideographs
     "\uf900-\ufaff"  # CJK compatibility ideographs
@@ -55,8 +56,8 @@ _CJK = (
 )
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _WORD = re.compile(rf"[^\W_{_CJK}]{{2,}}")  # letters and digits of other scripts, 2 or more
-_DASHES = "\\-\u2010-\u2015\u2212"
 _ASCII_WORD = re.compile(r"[a-z0-9]{2,}")  # the same, for case-folded ASCII text (faster)
+_DASHES = "\\-\u2010-\u2015\u2212"  # hyphen-minus, Unicode hyphens and dashes, minus sign
 # On case-folded text; starts with a literal so that the search is fast.
 _CVE = re.compile(
     rf"cve(?<![a-z0-9]cve)[{_DASHES}]([0-9]{{4}})[{_DASHES}]([0-9]{{4,}})(?![a-z0-9])", re.ASCII
@@ -158,7 +159,8 @@ class _Analysis:
     def of(cls, report: Report) -> _Analysis:
         text = unicodedata.normalize("NFKC", report.text)
         folded = text.casefold()
-        return cls(report, Counter(_tokens(folded)), _cves(folded), _urls(text))
+        prose = _URL.sub(" ", _CVE.sub(" ", folded))  # identifiers count as evidence, not text
+        return cls(report, Counter(_tokens(prose)), _cves(folded), _urls(text))
 
 
 def _text_similarities(target: Counter[str], others: Sequence[Counter[str]]) -> list[float]:
@@ -179,10 +181,13 @@ def _text_similarities(target: Counter[str], others: Sequence[Counter[str]]) -> 
     ]
     # dot(target, other) = sum over shared tokens of tf_target * tf_other * idf ** 2
     query = {token: _tf(count) * squares[numbers[token]] for token, count in target.items()}
-    tokens = frozenset(query)
+    query_tokens = frozenset(query)
     similarities = []
     for counts, norm in zip(others, norms[1:], strict=True):
-        dot = sum(query[token] * _tf(counts[token]) for token in tokens.intersection(counts))
+        # A set's order varies between processes; fsum's exact sum does not depend on it.
+        shared = query_tokens.intersection(counts)
+        tf = map(_tf, map(counts.__getitem__, shared))
+        dot = math.fsum(map(operator.mul, map(query.__getitem__, shared), tf))
         similarities.append(min(1.0, dot / (norms[0] * norm)) if dot else 0.0)
     return similarities
 
@@ -215,9 +220,10 @@ def _candidate(target: _Analysis, other: _Analysis, text: float) -> Candidate:
     return Candidate(other.report.key, min(1.0, max(0.0, 1.0 - remaining)), tuple(reasons))
 
 
+@functools.cache
 def _tf(count: int) -> float:
-    """Sublinear term frequency."""
-    return 1.0 + math.log(count) if count > 1 else 1.0
+    """Sublinear term frequency (cached: called for every token of every report)."""
+    return 1.0 + math.log(count)
 
 
 @functools.cache

@@ -222,7 +222,7 @@ class ImapPoller:
         saved = self._cursor.load(self.key)
         if saved is None:
             return 0
-        if False:
+        if saved[0] != uidvalidity:
             log.warning(
                 "%s: UIDVALIDITY changed from %d to %d; delivering the whole mailbox again",
                 self.key,
