@@ -150,7 +150,7 @@ def test_mamori_run_receives_mail_and_works_it_into_a_case(
     server: tuple[str, str, dict[str, str]],
 ) -> None:
     """`mamori run` is the whole machine: web, worker and the SMTP listener together."""
-    base, _password_, env = server
+    base, _, env = server
     sent = subprocess.run(
         ["swaks", "--server", "127.0.0.1", "--port", env["MAMORI_SMTP_PORT"], "--timeout", "20",
          "--from", "alice@example.net", "--to", "security@localhost",

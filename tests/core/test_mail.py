@@ -327,6 +327,28 @@ def test_japanese_attachment_names_are_decoded(filename_header: str, expected: s
     assert attachment.data == b"%PDF-1.7"
 
 
+@pytest.mark.parametrize(
+    ("name", "codec", "problems"),
+    [
+        ("報告書.pdf", "utf-8", ()),
+        ("報告書.pdf", "cp932", ("part 2: no charset declared, decoded as Shift_JIS (cp932)",)),
+        ("報告書.pdf", "euc_jp", ("part 2: no charset declared, decoded as EUC-JP",)),
+        ("crème brûlée.pdf", "latin-1", ("part 2: no charset declared, decoded as windows-1252",)),
+    ],
+)
+def test_raw_8bit_attachment_names_are_decoded(
+    name: str, codec: str, problems: tuple[str, ...]
+) -> None:
+    disposition = b'Content-Disposition: attachment; filename="' + name.encode(codec) + b'"'
+    raw = multipart(
+        part("text/plain", b"see attached"),
+        b"Content-Type: application/pdf\r\n" + disposition + b"\r\n\r\n%PDF",
+    )
+    parsed = parse(raw)
+    assert parsed.attachments[0].filename == name
+    assert parsed.problems == problems
+
+
 def test_the_content_type_name_serves_when_there_is_no_disposition() -> None:
     encoded = b_word("報告.txt", "utf-8")
     raw = multipart(part(f'application/octet-stream; name="{encoded}"', b"data"))
@@ -340,8 +362,8 @@ def test_the_content_type_name_serves_when_there_is_no_disposition() -> None:
         ("x-foo", "こんにちは".encode("euc_jp"), "こんにちは", "EUC-JP"),
         ("x-foo", "こんにちは".encode("iso2022_jp"), "こんにちは", "ISO-2022-JP (iso2022_jp)"),
         ("x-foo", "naïve".encode(), "naïve", "UTF-8"),
-        ("unknown-8bit", "naïve".encode("latin-1"), "naïve", "ISO-8859-1 (latin-1)"),
-        ("rot13", b"caf\xe9", "café", "ISO-8859-1 (latin-1)"),  # a codec, not a charset
+        ("unknown-8bit", "naïve".encode("latin-1"), "naïve", "windows-1252"),
+        ("rot13", b"caf\xe9", "café", "windows-1252"),  # a codec, not a charset
         ("unicode-escape", "\\u0041 naïve".encode(), "\\u0041 naïve", "UTF-8"),  # not a charset
     ],
 )
@@ -361,7 +383,9 @@ def test_an_unknown_charset_falls_back_and_says_so(
         ("utf-8", JAPANESE.encode("cp932"), JAPANESE, "Shift_JIS (cp932)"),
         ("utf-8", JAPANESE.encode("euc_jp"), JAPANESE, "EUC-JP"),
         ("iso-2022-jp", JAPANESE.encode("cp932"), JAPANESE, "Shift_JIS (cp932)"),
-        ("utf-8", b"caf\xe9 cr\xe8me", "café crème", "ISO-8859-1 (latin-1)"),
+        ("utf-8", b"caf\xe9 cr\xe8me", "café crème", "windows-1252"),
+        ("utf-8", b"\x93caf\xe9\x94", "\u201ccafé\u201d", "windows-1252"),
+        ("utf-8", b"caf\xe9\x81", "café\x81", "ISO-8859-1 (latin-1)"),  # 0x81: not windows-1252
         ("utf-7", b"+2D0- lone surrogate", "+2D0- lone surrogate", "UTF-8"),
         (
             "utf-8",
@@ -382,8 +406,28 @@ def test_a_wrong_charset_label_falls_back_and_says_so(
 
 
 @pytest.mark.parametrize(
+    ("label", "codec", "used"),
+    [
+        ("iso-8859-1", "euc_jp", "EUC-JP"),
+        ("windows-1252", "euc_jp", "EUC-JP"),
+        ("iso-8859-15", "cp932", "Shift_JIS (cp932)"),
+    ],
+)
+def test_japanese_under_a_single_byte_label_is_still_read(
+    label: str, codec: str, used: str
+) -> None:
+    # Every byte "decodes" as Latin-1; only reading it as Japanese shows the label is wrong.
+    parsed = parse(plain(JAPANESE.encode(codec), charset=label))
+    assert parsed.text == JAPANESE
+    assert parsed.problems == (
+        f"message: the declared charset {label!r} does not fit the text, decoded as {used}",
+    )
+
+
+@pytest.mark.parametrize(
     ("label", "text"),
     [
+        ("iso-8859-1", "¥é crème brûlée, àéèù"),  # Latin-1 that cp932 or EUC-JP would accept
         ("iso-8859-2", "Zażółć gęślą jaźń"),
         ("windows-1251", "Уязвимость"),
         (
@@ -854,6 +898,18 @@ def test_a_signed_message_inside_pgp_mime_is_verified_over_the_plaintext() -> No
     parsed = parse(pgp_mime(b"CIPHER3"), pgp=pgp)
     assert pgp.detached == [(SIGNED_PART, GOOD_SIGNATURE.replace(b"\r\n", b"\n"))]
     assert (parsed.encryption, parsed.verification) == (Encryption.DECRYPTED, VALID)
+
+
+def test_a_part_beyond_the_signature_is_still_read() -> None:
+    raw = signed_message().replace(
+        b"\r\n--sig--\r\n",
+        b"\r\n--sig\r\nContent-Type: application/pdf\r\n"
+        b'Content-Disposition: attachment; filename="added.pdf"\r\n\r\n%PDF\r\n--sig--\r\n',
+    )
+    pgp = FakePgp()
+    parsed = parse(raw, pgp=pgp)
+    assert pgp.detached == [(SIGNED_PART, GOOD_SIGNATURE)]
+    assert [(a.filename, a.data) for a in parsed.attachments] == [("added.pdf", b"%PDF")]
 
 
 def test_a_signature_without_a_keyring_cannot_be_checked() -> None:

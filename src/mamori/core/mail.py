@@ -9,7 +9,8 @@ list of human-readable ``problems``, so that every message becomes a case.
   goes through ``html_to_text``, so no HTML from mail is ever rendered.
 - Charsets: the declared one (with the supersets real clients use: cp932 for Shift_JIS, the
   ISO-2022-JP family with Microsoft's extensions, gb18030, cp949, cp950); when it is unknown or
-  the bytes do not fit it, UTF-8, then a Japanese guess, then Latin-1, and a problem says so.
+  the bytes do not fit it, UTF-8, then a Japanese guess, then windows-1252 or Latin-1, and a
+  problem says so. No text is lost: a replacement character is never produced.
 - Attachments: names made safe, content never opened or unpacked, the oversized ones refused
   (listed, without data).
 - OpenPGP: inline armour and PGP/MIME (RFC 3156) are decrypted or verified through a ``Pgp``
@@ -66,16 +67,21 @@ class MailAttachment:
 
 @dataclass(frozen=True)
 class ParsedMail:
+    """What the intake needs from a message. Every string is safe to store (no NUL, no lone
+    surrogate); ``problems`` says, for an analyst, what could not be read and how it was read."""
+
     message_id: str = ""
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     subject: str = ""  # decoded, one line, at most 300 characters
     from_name: str = ""
     from_address: str = ""  # one addr-spec, or "" when missing or invalid (see problems)
-    to_addresses: tuple[str, ...] = ()
+    to_addresses: tuple[str, ...] = ()  # valid addresses only, in order, without duplicates
     cc_addresses: tuple[str, ...] = ()
-    date: datetime | None = None  # aware
-    auto_submitted: bool = False  # never auto-reply to this message
+    date: datetime | None = None  # aware (UTC when the zone is unknown)
+    # Auto-Submitted other than "no", Precedence bulk/junk/list, List-Id,
+    # X-Auto-Response-Suppress, or a report (bounce): never auto-reply to these.
+    auto_submitted: bool = False
     text: str = ""
     html_converted: bool = False
     attachments: tuple[MailAttachment, ...] = ()
@@ -143,6 +149,10 @@ _NAMES = {
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_JAPANESE_RUN = re.compile("[\u3000-\u9fff\uff01-\uff5e]{2}")
+_KANA = re.compile("[\u3040-\u30ff]")
+# Single-byte charsets decode any bytes, so a wrong label goes unnoticed unless looked for.
+_SINGLE_BYTE = re.compile(r"iso8859|cp12[0-9][0-9]|latin|koi8|mac|cp437|cp850|tis")
 
 
 @dataclass(frozen=True)
@@ -224,24 +234,38 @@ def _jis(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def _japanese_guess(data: bytes) -> tuple[str, str] | None:
+def _japanese_guess(data: bytes, *, kana: bool = False) -> tuple[str, str] | None:
+    """Shift_JIS or EUC-JP, whichever reads as Japanese (with some kana, if ``kana``)."""
     if jis := _jis(data):
         return jis
     best: tuple[int, str, str] | None = None
     for codec in ("cp932", "euc_jp", "euc_jis_2004"):
         text = _strict(data, codec)
-        score = _japanese_score(text) if text is not None else 0
+        score = _japanese_score(text, codec) if text is not None else 0
+        if kana and (score < 3 or text is None or not _KANA.search(text)):
+            continue
         if text is not None and score > 0 and (best is None or score > best[0]):
             best = (score, text, codec)
     return (best[1], best[2]) if best else None
 
 
-def _japanese_score(text: str) -> int:
-    """How much ``text`` reads as Japanese: > 0 only with kana and few stray characters."""
+def _japanese_score(text: str, codec: str) -> int:
+    """How much ``text`` (decoded with ``codec``) reads as Japanese: 0 if it does not.
+
+    Without kana, only a run of common characters counts: Latin-1 accented letters read as
+    cp932 or EUC-JP give rare (level 2) kanji, as in "café" -> "caf" + a kanji.
+    """
     kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff")
     japanese = sum(1 for c in text if "\u3000" <= c <= "\u9fff" or "\uff01" <= c <= "\uff5e")
     foreign = sum(1 for c in text if c >= "\x80") - japanese
-    return max(0, japanese - 2 * foreign) if kana else 0
+    if not kana:
+        if foreign or not _JAPANESE_RUN.search(text):
+            return 0
+        level_1 = 0x98 if codec == "cp932" else 0xCF  # the last lead byte of JIS level 1
+        common = sum(1 for c in text if c >= "\x80" and c.encode(codec, "replace")[0] <= level_1)
+        if 2 * common <= japanese:
+            return 0
+    return max(0, japanese - 2 * foreign)
 
 
 def _mostly(data: bytes, codec: str) -> tuple[str, int] | None:
@@ -269,6 +293,8 @@ def _fallback(data: bytes, declared: tuple[str, ...]) -> tuple[str, str]:
         if mostly := _mostly(data, codec):
             count = mostly[1]
             return mostly[0], f"{_codec_name(codec)}, {count} undecodable byte(s) shown as \\xNN"
+    if (text := _strict(data, "cp1252")) is not None:  # Latin-1 as clients really write it
+        return text, "cp1252"
     return data.decode("latin-1"), "latin-1"
 
 
@@ -283,8 +309,16 @@ def _decode(data: bytes, label: str | None) -> _Decoded:
     jis = None if declared and declared[0].startswith("iso2022") else _jis(data)
     if jis is None:
         for codec in declared or ("ascii",):
-            if (text := _strict(data, codec)) is not None:
+            if (text := _strict(data, codec)) is None:
+                continue
+            japanese = None
+            if _SINGLE_BYTE.match(codec) and not text.isascii():
+                japanese = _japanese_guess(data, kana=True)  # Japanese labelled ISO-8859-1...
+            if japanese is None:
                 return _Decoded(_no_bom(text), codec)
+            text, used = japanese
+            why = f"the declared charset {label!r} does not fit the text"
+            return _Decoded(text, used, f"{why}, decoded as {_codec_name(used)}")
     text, used = jis or _fallback(data, declared or ())
     if not label:
         problem = "" if used == "utf-8" else f"no charset declared, decoded as {_codec_name(used)}"
@@ -662,7 +696,7 @@ class _Reader:
         if subtype == "signed" and protocol == "application/pgp-signature" and len(parts) > 1:
             return self._signed(parts, raws, where, depth, want)
         if subtype == "encrypted" and protocol == "application/pgp-encrypted":
-            return self._encrypted(parts, where, depth, want)
+            return self._encrypted(parts, raws, where, depth, want)
         order = list(range(len(parts)))
         if subtype == "alternative":
             order = sorted(order, key=lambda i: _preference(parts[i]))
@@ -733,9 +767,28 @@ class _Reader:
             self._record_verification(found)
         else:
             self._verify(_crlf(signed), signature)
-        return self.entity(parts[0], signed, _child(where, 1), depth + 1, want)
+        text = self.entity(parts[0], signed, _child(where, 1), depth + 1, want)
+        return self._extra(text, parts, raws, where, depth, want)
 
-    def _encrypted(self, parts: list[Message], where: str, depth: int, want: bool) -> str:
+    def _extra(
+        self,
+        text: str,
+        parts: list[Message],
+        raws: list[bytes | None],
+        where: str,
+        depth: int,
+        want: bool,
+    ) -> str:
+        """Parts beyond the two that RFC 3156 defines are read too: nothing readable is lost."""
+        texts = [text] + [
+            self.entity(parts[i], raws[i], _child(where, i + 1), depth + 1, want)
+            for i in range(2, len(parts))
+        ]
+        return "\n\n".join(t for t in texts if t.strip())
+
+    def _encrypted(
+        self, parts: list[Message], raws: list[bytes | None], where: str, depth: int, want: bool
+    ) -> str:
         """RFC 3156 §4: the second part holds the ciphertext of a whole MIME entity."""
         if len(parts) < 2:
             self.problems.append(f"{where}: PGP/MIME message without its encrypted part")
@@ -745,8 +798,10 @@ class _Reader:
         if plaintext is None:
             declared = self._declared_name(parts[1], where)
             self._attach(parts[1].get_content_type(), ciphertext, declared or "", where)
-            return _notice(detail) if want else ""
-        return self._decrypted(plaintext, where, depth, want)
+            text = _notice(detail) if want else ""
+        else:
+            text = self._decrypted(plaintext, where, depth, want)
+        return self._extra(text, parts, raws, where, depth, want)
 
     def _decrypted(self, plaintext: bytes, where: str, depth: int, want: bool) -> str:
         label = "decrypted message" if where == "message" else f"{where} (decrypted)"

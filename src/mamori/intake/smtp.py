@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from mamori.intake import services
 from mamori.intake.models import InboundChannel, SmtpRefusal
@@ -54,27 +54,31 @@ def oversized_attachment(raw: bytes, limit: int) -> tuple[str, int] | None:
 
 
 def _record_refusal(session: Session, envelope: Envelope, size: int | None, reply: str) -> None:
-    close_old_connections()
-    SmtpRefusal.objects.create(
-        peer=str(session.peer or "")[:300],
-        envelope_from=str(envelope.mail_from or "")[:320],
-        envelope_to="\n".join(envelope.rcpt_tos),
-        size=size,
-        reply=reply[:500],
-    )
+    try:
+        SmtpRefusal.objects.create(
+            peer=str(session.peer or "")[:300],
+            envelope_from=str(envelope.mail_from or "")[:320],
+            envelope_to="\n".join(envelope.rcpt_tos),
+            size=size,
+            reply=reply[:500],
+        )
+    finally:
+        connection.close()  # executor threads outlive the listener; keep no connection open
 
 
 def _store(session: Session, envelope: Envelope) -> services.Stored:
-    close_old_connections()
     raw = envelope.original_content
     assert isinstance(raw, bytes)
-    return services.store(
-        raw,
-        channel=InboundChannel.SMTP,
-        peer=str(session.peer or ""),
-        envelope_from=str(envelope.mail_from or ""),
-        envelope_to=list(envelope.rcpt_tos),
-    )
+    try:
+        return services.store(
+            raw,
+            channel=InboundChannel.SMTP,
+            peer=str(session.peer or ""),
+            envelope_from=str(envelope.mail_from or ""),
+            envelope_to=list(envelope.rcpt_tos),
+        )
+    finally:
+        connection.close()
 
 
 class MailboxHandler:
