@@ -33,6 +33,7 @@ import base64
 import contextlib
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -855,7 +856,8 @@ def run_round(database_url: str, workers: int) -> dict[str, Any]:
         receiving.start()
         stack.callback(receiving.stop)
         data = stack.enter_context(installation(database_url, team.home, receiving.port))
-        django.setup()
+        django.setup()  # its logging configuration would print the sink's SMTP dialogue
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         bare = baseline(mails, data)
         sent = mamori_round(mails, data, workers, sink)
         found, totals = outcomes(sent, sink)

@@ -15,6 +15,7 @@ from mamori.cases import receiving
 from mamori.cases import services as cases
 from mamori.cases.models import Case, Message
 from mamori.cli.main import cli
+from mamori.core.authz import Role
 from mamori.core.channels import Channel
 from mamori.core.workflow import StepInput
 from mamori.intake.models import OutboundMail
@@ -90,17 +91,20 @@ def test_overdue_cases_stand_out_and_mamori_sla_lists_them(admin, analyst) -> No
     assert answered.tracking_id not in result.output
 
 
-def test_duplicate_candidates_are_ranked_and_marked_in_one_action(analyst) -> None:
-    original = _report(
-        "Stored XSS in the AcmeRouter admin console",
-        "The device name field is rendered unescaped, see https://acme.example/kb/77 "
-        "and CVE-2026-1234.",
-    )
-    _report("Slow login page", "The login page takes ten seconds to load.")
-    twin = _report(
-        "XSS in AcmeRouter admin console device name",
-        "Device name is not escaped in the admin console (CVE-2026-1234).",
-    )
+def test_duplicate_candidates_are_ranked_and_marked_in_one_action(
+    analyst, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # the worker ranks on arrival
+        original = _report(
+            "Stored XSS in the AcmeRouter admin console",
+            "The device name field is rendered unescaped, see https://acme.example/kb/77 "
+            "and CVE-2026-1234.",
+        )
+        _report("Slow login page", "The login page takes ten seconds to load.")
+        twin = _report(
+            "XSS in AcmeRouter admin console device name",
+            "Device name is not escaped in the admin console (CVE-2026-1234).",
+        )
     [best, *_rest] = cases.duplicate_candidates(analyst, twin.tracking_id)
     assert best.key == original.tracking_id
     assert any("CVE-2026-1234" in reason for reason in best.reasons)
@@ -140,3 +144,17 @@ def test_unanswered_questions_close_after_the_configured_days(analyst) -> None:
     assert receiving.close_unanswered(30, now=later) == [case.tracking_id]
     case.refresh_from_db()
     assert case.state == "closed"
+
+
+def test_candidates_are_only_those_the_user_may_see(admin, django_capture_on_commit_callbacks):
+    """A product engineer sees candidates among their team's cases only."""
+    engineer = factories.user(Role.PRODUCT_ENGINEER)
+    team = factories.team(admin, members=(engineer,))
+    mine = factories.product(admin, teams=(team,))
+    with django_capture_on_commit_callbacks(execute=True):
+        hidden = _report("Buffer overflow in the parser of the image library")
+        ours = _report("Buffer overflow in the parser of the image library", products=(mine,))
+    assert [c.key for c in cases.duplicate_candidates(admin, ours.tracking_id)] == [
+        hidden.tracking_id
+    ]
+    assert cases.duplicate_candidates(engineer, ours.tracking_id) == []

@@ -248,3 +248,22 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class DuplicateCandidate(models.Model):
+    """An open case that may describe the same vulnerability, ranked when the case arrived."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="duplicate_candidates")
+    candidate = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    reasons = models.JSONField(default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-score", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "candidate"], name="uniq_duplicate_candidate")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} ~ {self.candidate_id} ({self.score:.2f})"

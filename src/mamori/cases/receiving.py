@@ -18,11 +18,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from mamori.accounts.models import User
-from mamori.cases import attachments as files
 from mamori.cases.audit import AuditLog
-from mamori.cases.models import Attachment, Case, Message, MessageKind, StateEntry, Via
+from mamori.cases.models import Case, Message, MessageKind, StateEntry, Via
 from mamori.cases.numbering import next_tracking_id
-from mamori.cases.services import MAX_TEXT, SYSTEM, clean_text, slugs_of
+from mamori.cases.services import (
+    MAX_TEXT,
+    SYSTEM,
+    clean_text,
+    rank_later,
+    slugs_of,
+    store_attachments,
+)
 from mamori.core.channels import Channel
 from mamori.core.sla import BusinessCalendar
 from mamori.core.workflow import State
@@ -103,45 +109,15 @@ def receive_report(report: IncomingReport) -> Case:
         log.add("update", "products", "", slugs_of(products))
     _store_files(case, None, report.files, log)
     log.save()
+    rank_later(case)
     return case
 
 
 def _store_files(
     case: Case, message: Message | None, incoming: Sequence[IncomingFile], log: AuditLog
 ) -> None:
-    """Check every file before writing any; on failure, remove what was written."""
-    checked = []
-    for item in incoming:
-        upload = SimpleUploadedFile("upload", item.data)
-        assert upload.file is not None
-        sniffed, digest = files.inspect(upload.file, len(item.data))
-        attachment = Attachment(
-            case=case,
-            message=message,
-            filename=files.display_name(item.name),
-            content_type=sniffed,
-            size=len(item.data),
-            sha256=digest,
-            uploaded_by=None,
-        )
-        checked.append((attachment, upload))
-    written: list[Attachment] = []
-    try:
-        for attachment, upload in checked:
-            attachment.file.save("upload", upload, save=False)
-            written.append(attachment)
-            attachment.save()
-            log.add(
-                "attachment",
-                "",
-                "",
-                f"{attachment.filename} ({attachment.size} bytes, {attachment.sha256})",
-            )
-    except BaseException:
-        for attachment in written:
-            if attachment.file.name:
-                attachment.file.storage.delete(attachment.file.name)
-        raise
+    uploads = [SimpleUploadedFile(item.name, item.data) for item in incoming]
+    store_attachments(case, message, uploads, None, log)
 
 
 def case_by_id(case_id: int) -> Case:

@@ -25,6 +25,7 @@ from mamori.cases.models import (
     Attachment,
     AuditEntry,
     Case,
+    DuplicateCandidate,
     Message,
     MessageKind,
     StateEntry,
@@ -176,6 +177,7 @@ def create_case(user: AnyUser, draft: CaseDraft) -> Case:
     if products:
         log.add("update", "products", "", slugs_of(products))
     log.save()
+    rank_later(case)
     return case
 
 
@@ -461,6 +463,22 @@ def post_message(
     log.add("note" if internal_note else "message", "", "", f"#{message.pk}")
     if actor.is_internal and not internal_note:
         _responded(case, now, log)
+    store_attachments(case, message, uploads, actor, log)
+    log.save()
+    if actor.is_internal and not internal_note:
+        message_for_reporter.send(sender=Message, case=case, message=message)
+    return message
+
+
+def store_attachments(
+    case: Case,
+    message: Message | None,
+    uploads: Sequence[UploadedFile[bytes]],
+    actor: User | None,
+    log: AuditLog,
+) -> None:
+    """Check every upload before writing any; if one fails, remove the files already written
+    (their rows roll back with the caller's transaction)."""
     checked = [_check(case, message, upload, actor) for upload in uploads]
     written: list[Attachment] = []
     try:
@@ -474,17 +492,13 @@ def post_message(
                 "",
                 f"{attachment.filename} ({attachment.size} bytes, {attachment.sha256})",
             )
-        log.save()
     except BaseException:
-        _remove(written)  # the rows roll back; the files must not stay behind
+        _remove(written)
         raise
-    if actor.is_internal and not internal_note:
-        message_for_reporter.send(sender=Message, case=case, message=message)
-    return message
 
 
 def _check(
-    case: Case, message: Message, upload: UploadedFile[bytes], actor: User
+    case: Case, message: Message | None, upload: UploadedFile[bytes], actor: User | None
 ) -> tuple[Attachment, UploadedFile[bytes]]:
     """Size, type and hash of an upload, checked for every upload before any is written."""
     if upload.file is None:
@@ -616,24 +630,55 @@ def case_page(user: AnyUser, tracking_id: str) -> CasePage:
     )
 
 
-def duplicate_candidates(user: AnyUser, tracking_id: str, limit: int = 5) -> list[Candidate]:
-    """Open cases that may describe the same vulnerability, best first, with the reasons.
-
-    Text similarity (TF-IDF over words, and character pairs for Japanese) plus shared products,
-    CVE ids and URLs (``mamori.core.similarity``), against the open cases this user can see.
-    """
+def duplicate_candidates(user: AnyUser, tracking_id: str) -> list[Candidate]:
+    """The possible duplicates ranked when the case arrived, best first, with the reasons;
+    only those this user can see."""
     case = internal_case(user, tracking_id)
-    others = (
-        visible_cases(user)
-        .exclude(pk=case.pk)
-        .filter(state__in=[s.value for s in State if s.is_open and s is not State.SPAM])
-        .prefetch_related("products")
-        .order_by("-created_at")[:CANDIDATE_POOL]
-    )
-    return rank(_report(case), [_report(other) for other in others], limit=limit)
+    visible = visible_cases(user).values("pk")
+    return [
+        Candidate(row.candidate.tracking_id, row.score, tuple(row.reasons))
+        for row in case.duplicate_candidates.filter(candidate__in=visible).select_related(
+            "candidate"
+        )
+    ]
 
 
 CANDIDATE_POOL = 2000  # the most recent open cases compared with a new one
+CANDIDATES_KEPT = 5
+
+
+def rank_duplicates(case_id: int) -> list[Candidate]:
+    """Rank the open cases against a newly arrived one and keep the best (run by the worker).
+
+    Text similarity (TF-IDF over words, and character pairs for Japanese) plus shared products,
+    CVE ids and URLs (``mamori.core.similarity``), against the most recent open cases.
+    """
+    case = Case.objects.prefetch_related("products").get(pk=case_id)
+    others = list(
+        Case.objects.exclude(pk=case.pk)
+        .filter(state__in=[s.value for s in State if s.owes_response])  # open, not set aside
+        .prefetch_related("products")
+        .order_by("-created_at")[:CANDIDATE_POOL]
+    )
+    ranked = rank(_report(case), [_report(other) for other in others], limit=CANDIDATES_KEPT)
+    by_key = {other.tracking_id: other for other in others}
+    with transaction.atomic():
+        DuplicateCandidate.objects.filter(case=case).delete()
+        DuplicateCandidate.objects.bulk_create(
+            DuplicateCandidate(
+                case=case, candidate=by_key[c.key], score=c.score, reasons=list(c.reasons)
+            )
+            for c in ranked
+        )
+    return ranked
+
+
+def rank_later(case: Case) -> None:
+    """Rank possible duplicates of ``case`` in the background, once it is committed."""
+    from mamori.cases.tasks import rank_duplicates as task
+
+    case_id = case.pk
+    transaction.on_commit(lambda: task.enqueue(case_id))
 
 
 def _report(case: Case) -> Report:

@@ -214,7 +214,7 @@ def open_portal(token: str) -> PortalPage:
     """The reporter's view of the case ``token`` opens; "not found" for anything else."""
     case = _case(token)
     thread = (
-        Message.objects.filter(case=case)
+        Message.objects.filter(case=case, kind=MessageKind.THREAD)
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("pk")))
         .order_by("created_at", "pk")
     )
@@ -252,7 +252,7 @@ def attachment(token: str, attachment_id: int) -> Attachment:
     """A file of the case ``token`` opens: of the report itself or of a thread message."""
     case = _case(token)
     found = Attachment.objects.select_related("message").filter(case=case, pk=attachment_id).first()
-    if found is None or (found.message is not None and False):
+    if found is None or (found.message is not None and found.message.kind != MessageKind.THREAD):
         raise NotFound(_("There is no such file."))
     return found
 

@@ -1,0 +1,13 @@
+"""Background work of the cases app, run by `mamori worker`."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from mamori.cases import services
+
+
+@task()
+def rank_duplicates(case_id: int) -> int:
+    """Rank the open cases that may duplicate a newly arrived case; returns how many were kept."""
+    return len(services.rank_duplicates(case_id))
