@@ -251,3 +251,75 @@ def test_a_bad_tracking_prefix_is_refused_at_start(env: dict[str, str], prefix: 
 
 def test_a_secret_of_spaces_is_refused(env: dict[str, str]) -> None:
     _refused({**env, "MAMORI_SECRET_KEY": " " * 40}, "MAMORI_SECRET_KEY")
+
+
+# Intake ---------------------------------------------------------------------------------------
+
+
+def test_intake_defaults_work_on_one_machine(env: dict[str, str], tmp_path: Path) -> None:
+    intake = load(env).intake
+    assert [a.address for a in intake.addresses] == ["security@localhost"]
+    assert (intake.smtp_host, intake.smtp_port) == ("127.0.0.1", 2525)
+    assert intake.outgoing is None
+    assert intake.mail_from == "security@localhost"
+    assert intake.public_url == "http://127.0.0.1:8000"
+    assert intake.gnupg_home == tmp_path / "data" / "gnupg"
+    assert intake.workdays == frozenset({0, 1, 2, 3, 4})
+    assert intake.sla_first_response_days == 1
+
+
+def test_intake_settings_are_read(env: dict[str, str], tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.txt"
+    holidays.write_text("# Japan\n2027-01-01\n")
+    env.update(
+        MAMORI_SECURITY_ADDRESSES="Security@Example.org, security-ja@example.org=ja",
+        MAMORI_OUTGOING_SMTP_URL="smtp+starttls://mamori%40example.org:p%40ss@mail.example.org",
+        MAMORI_WORKDAYS="sun-thu",
+        MAMORI_HOLIDAYS="2026-12-31",
+        MAMORI_HOLIDAYS_FILE=str(holidays),
+        MAMORI_SLA_FIRST_RESPONSE_DAYS="0",
+        MAMORI_PUBLIC_URL="https://mamori.example.org/",
+    )
+    intake = load(env).intake
+    assert [(a.address, a.language) for a in intake.addresses] == [
+        ("security@example.org", "en"),
+        ("security-ja@example.org", "ja"),
+    ]
+    outgoing = intake.outgoing
+    assert outgoing is not None
+    assert (outgoing.host, outgoing.port, outgoing.security) == (
+        "mail.example.org",
+        587,
+        "starttls",
+    )
+    assert (outgoing.username, outgoing.password) == ("mamori@example.org", "p@ss")
+    assert "p@ss" not in repr(intake)
+    assert intake.workdays == frozenset({6, 0, 1, 2, 3})
+    assert {str(d) for d in intake.holidays} == {"2026-12-31", "2027-01-01"}
+    assert intake.sla_first_response_days == 0
+    assert intake.public_url == "https://mamori.example.org"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAMORI_SECURITY_ADDRESSES", "not an address"),
+        ("MAMORI_SECURITY_ADDRESSES", "security@example.org=fr"),
+        ("MAMORI_SECURITY_ADDRESSES", " , "),
+        ("MAMORI_OUTGOING_SMTP_URL", "http://mail.example.org"),
+        ("MAMORI_OUTGOING_SMTP_URL", "smtp://mail.example.org:port"),
+        ("MAMORI_WORKDAYS", "mon-funday"),
+        ("MAMORI_WORKDAYS", ""),
+        ("MAMORI_HOLIDAYS", "2026-13-01"),
+        ("MAMORI_HOLIDAYS_FILE", "/nonexistent/holidays.txt"),
+        ("MAMORI_PUBLIC_URL", "ftp://example.org"),
+        ("MAMORI_MAIL_FROM", "nobody"),
+        ("MAMORI_SMTP_PORT", "twenty-five"),
+        ("MAMORI_SLA_FIRST_RESPONSE_DAYS", "-1"),
+    ],
+)
+def test_bad_intake_settings_are_refused_by_name(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    env[variable] = value
+    _refused(env, variable)
