@@ -14,7 +14,14 @@ from mamori import __version__
 from mamori.accounts.api import router as accounts_router
 from mamori.accounts.services import token_for
 from mamori.cases.api import router as cases_router
-from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PermissionDenied
+from mamori.errors import (
+    AuthenticationRequired,
+    Error,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 from mamori.intake.api import router as intake_router
 from mamori.products.api import router as products_router
 from mamori.web.errors import http_status
@@ -76,7 +83,10 @@ def _field(loc: list[object] | tuple[object, ...]) -> str:
 
 @api.exception_handler(Error)
 def _mamori_error(request: HttpRequest, exc: Error) -> HttpResponse:
-    return api.create_response(request, exc.diagnostics(), status=http_status(exc))
+    response = api.create_response(request, exc.diagnostics(), status=http_status(exc))
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(SchemaError)

@@ -312,6 +312,7 @@ def test_rate_limit_per_client_address(db, limits) -> None:
     visitor.get("/report/")
     refused = visitor.submit("/report/", report_data(), HTTP_X_FORWARDED_FOR="192.0.2.1")
     assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
     assert "Too many submissions from your network address" in visitor.page
     assert Case.objects.count() == 2
     assert submit(Visitor(address="203.0.113.10")).status_code == 302

@@ -9,7 +9,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
 
-from mamori.errors import AuthenticationRequired, Error, InvalidInput, NotFound, PayloadTooLarge
+from mamori.errors import (
+    AuthenticationRequired,
+    Error,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+)
 from mamori.web.errors import http_status
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -111,4 +118,7 @@ class ErrorPageMiddleware:
         if isinstance(exception, AuthenticationRequired):
             return HttpResponseRedirect(f"{reverse('login')}?next={request.path}")
         status = http_status(exception)
-        return render(request, "web/error.html", {"error": exception}, status=status)
+        response = render(request, "web/error.html", {"error": exception}, status=status)
+        if isinstance(exception, RateLimited):
+            response["Retry-After"] = str(exception.retry_after)
+        return response
