@@ -3,12 +3,14 @@ to a real SMTP sink, threading of replies, refusals, and recovery after a crash.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from mamori.cases.models import Case, Message
 from mamori.intake import services
@@ -214,3 +216,34 @@ def test_a_failure_while_processing_still_makes_a_case_with_the_raw_message(
     with attachment.file.open("rb") as handle:
         assert handle.read() == raw
     assert Message.objects.filter(case=case, kind="note", body__contains="Parse error").exists()
+
+
+def test_the_reporter_answers_by_mail_and_through_the_link_and_both_join_the_thread(
+    listener: tuple[str, int], sink: Sink
+) -> None:
+    send(listener, report("Path traversal in the backup export", "GET /export?f=../../x"))
+    [receipt] = sink.wait_for(1)
+    link = re.search(r"https://mamori\.example\.org(/report/[\w-]+/)", _text(receipt))
+    assert link, _text(receipt)
+    case = Case.objects.get()
+
+    answer = report(
+        "Re: receipt", "By mail: it also works with %2e%2e.", In_Reply_To=receipt["Message-ID"]
+    )
+    send(listener, answer)
+    browser = Client()
+    assert case.tracking_id in browser.get(link.group(1)).content.decode()
+    posted = browser.post(f"{link.group(1)}reply", {"body": "Through the link: PoC attached."})
+    assert posted.status_code == 302
+
+    thread = list(Message.objects.filter(case=case, kind="thread").order_by("pk"))
+    assert [(m.via, m.body.strip()) for m in thread] == [
+        ("email", "By mail: it also works with %2e%2e."),
+        ("portal", "Through the link: PoC attached."),
+    ]
+    assert all(m.from_reporter for m in thread)
+
+
+def _text(message: object) -> str:
+    payload = message.get_payload(decode=True)  # type: ignore[attr-defined]
+    return payload.decode() if isinstance(payload, bytes) else str(payload)
