@@ -165,5 +165,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every SMTP command at INFO
+        "gnupg": {"level": "ERROR"},  # python-gnupg warns on every unknown-key signature
+    },
 }
