@@ -18,16 +18,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from mamori.accounts.models import User
+from mamori.cases.attachments import store_attachments
 from mamori.cases.audit import AuditLog
+from mamori.cases.duplicates import rank_later
 from mamori.cases.models import Case, Message, MessageKind, StateEntry, Via
 from mamori.cases.numbering import next_tracking_id
 from mamori.cases.services import (
     MAX_TEXT,
     SYSTEM,
     clean_text,
-    rank_later,
     slugs_of,
-    store_attachments,
 )
 from mamori.core.channels import Channel
 from mamori.core.sla import BusinessCalendar

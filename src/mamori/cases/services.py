@@ -18,14 +18,14 @@ from django.utils import timezone
 
 from mamori.accounts.models import User
 from mamori.accounts.services import AnyUser, can, require, role_of
-from mamori.cases import attachments as files
+from mamori.cases.attachments import store_attachments
 from mamori.cases.audit import AuditLog
+from mamori.cases.duplicates import rank_later
 from mamori.cases.models import (
     FLAG_FIELDS,
     Attachment,
     AuditEntry,
     Case,
-    DuplicateCandidate,
     Message,
     MessageKind,
     StateEntry,
@@ -36,7 +36,7 @@ from mamori.cases.signals import message_for_reporter
 from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
 from mamori.core.channels import Channel
 from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
-from mamori.core.similarity import Candidate, Report, rank
+from mamori.core.similarity import Candidate
 from mamori.core.tracking import TrackingId
 from mamori.core.workflow import (
     FLAGS_ON_ENTRY,
@@ -470,58 +470,6 @@ def post_message(
     return message
 
 
-def store_attachments(
-    case: Case,
-    message: Message | None,
-    uploads: Sequence[UploadedFile[bytes]],
-    actor: User | None,
-    log: AuditLog,
-) -> None:
-    """Check every upload before writing any; if one fails, remove the files already written
-    (their rows roll back with the caller's transaction)."""
-    checked = [_check(case, message, upload, actor) for upload in uploads]
-    written: list[Attachment] = []
-    try:
-        for attachment, upload in checked:
-            attachment.file.save("upload", upload, save=False)
-            written.append(attachment)
-            attachment.save()
-            log.add(
-                "attachment",
-                "",
-                "",
-                f"{attachment.filename} ({attachment.size} bytes, {attachment.sha256})",
-            )
-    except BaseException:
-        _remove(written)
-        raise
-
-
-def _check(
-    case: Case, message: Message | None, upload: UploadedFile[bytes], actor: User | None
-) -> tuple[Attachment, UploadedFile[bytes]]:
-    """Size, type and hash of an upload, checked for every upload before any is written."""
-    if upload.file is None:
-        raise InvalidInput("empty upload", field="attachment")
-    sniffed, digest = files.inspect(upload.file, upload.size or 0)
-    attachment = Attachment(
-        case=case,
-        message=message,
-        filename=files.display_name(upload.name or ""),
-        content_type=sniffed,
-        size=upload.size or 0,
-        sha256=digest,
-        uploaded_by=actor,
-    )
-    return attachment, upload
-
-
-def _remove(attachments: list[Attachment]) -> None:
-    for attachment in attachments:
-        if attachment.file.name:
-            attachment.file.storage.delete(attachment.file.name)
-
-
 def get_attachment(user: AnyUser, tracking_id: str, attachment_id: int) -> Attachment:
     """An attachment the user may download; notes' attachments are internal."""
     case = get_case(user, tracking_id)
@@ -641,52 +589,6 @@ def duplicate_candidates(user: AnyUser, tracking_id: str) -> list[Candidate]:
             "candidate"
         )
     ]
-
-
-CANDIDATE_POOL = 2000  # the most recent open cases compared with a new one
-CANDIDATES_KEPT = 5
-
-
-def rank_duplicates(case_id: int) -> list[Candidate]:
-    """Rank the open cases against a newly arrived one and keep the best (run by the worker).
-
-    Text similarity (TF-IDF over words, and character pairs for Japanese) plus shared products,
-    CVE ids and URLs (``mamori.core.similarity``), against the most recent open cases.
-    """
-    case = Case.objects.prefetch_related("products").get(pk=case_id)
-    others = list(
-        Case.objects.exclude(pk=case.pk)
-        .filter(state__in=[s.value for s in State if s.owes_response])  # open, not set aside
-        .prefetch_related("products")
-        .order_by("-created_at")[:CANDIDATE_POOL]
-    )
-    ranked = rank(_report(case), [_report(other) for other in others], limit=CANDIDATES_KEPT)
-    by_key = {other.tracking_id: other for other in others}
-    with transaction.atomic():
-        DuplicateCandidate.objects.filter(case=case).delete()
-        DuplicateCandidate.objects.bulk_create(
-            DuplicateCandidate(
-                case=case, candidate=by_key[c.key], score=c.score, reasons=list(c.reasons)
-            )
-            for c in ranked
-        )
-    return ranked
-
-
-def rank_later(case: Case) -> None:
-    """Rank possible duplicates of ``case`` in the background, once it is committed."""
-    from mamori.cases.tasks import rank_duplicates as task
-
-    case_id = case.pk
-    transaction.on_commit(lambda: task.enqueue(case_id))
-
-
-def _report(case: Case) -> Report:
-    return Report(
-        key=case.tracking_id,
-        text=f"{case.title}\n{case.description}",
-        products=frozenset(p.slug for p in case.products.all()),
-    )
 
 
 def ensure_internal(user: AnyUser) -> User:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from mamori.cases import services
+from mamori.cases import duplicates
 
 
 @task()
 def rank_duplicates(case_id: int) -> int:
     """Rank the open cases that may duplicate a newly arrived case; returns how many were kept."""
-    return len(services.rank_duplicates(case_id))
+    return len(duplicates.rank_duplicates(case_id))
