@@ -133,8 +133,8 @@ def test_never_raises_on_garbage() -> None:
     ["<a b='", "<a href='x'>y", "<!--x", "</a", "<?x", "<![CDATA[", "<svg><math>", "<br> <b> </b>"],
 )
 def test_hostile_markup_takes_linear_time(unit: str) -> None:
-    # html.parser alone needs minutes for 120 kB of "<a b='"; the bound is generous.
+    # html.parser alone needs about 8 minutes for this; linear work takes well under a second.
     markup = unit * (300_000 // len(unit))
     started = time.perf_counter()
     html_to_text(markup)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30  # no flake on a slow machine, still catches it
