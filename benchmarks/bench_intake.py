@@ -4,12 +4,15 @@ A fresh installation per round (temp data dir, generated secret, migrated databa
 OpenPGP key in MAMORI_GNUPG_HOME), ``mamori intake smtp`` and ``mamori worker`` started as
 subprocesses, and a receipt sink (aiosmtpd in this process) as MAMORI_OUTGOING_SMTP_URL.
 SENDERS SMTP clients (threads, one reused connection each) send the corpus as fast as the
-listener takes it; then we wait for every receipt (or MAMORI_BENCH_INTAKE_TIMEOUT).
+listener takes it; then we wait until every receipt is in, or every message is processed and
+no outgoing mail is left to send, or MAMORI_BENCH_INTAKE_TIMEOUT (600 s) passes.
 
 Reported: the SMTP acceptance rate (messages / time until the last 250), the end-to-end rate
 (messages / time until the last one became a case), latency from sending to the case and to
 its receipt (p50, p90, p99, max; overall and per kind), and ``lost``: messages answered 250
 that did not become a case, plus receipts missing. The script exits 1 if anything was lost.
+Also shown: the worker's task queue when the round ends (what ran, how long each took, what is
+still waiting), why messages became "unreadable" cases, and errors in the processes' logs.
 
 The corpus is generated with a fixed seed (the PGP ciphertexts aside): plain English;
 multipart/mixed with 1-3 attachments (a log, a small PNG, a zip); Japanese in ISO-2022-JP,
@@ -22,9 +25,11 @@ Baseline measured in the same run: the same messages, sent by the same clients, 
 aiosmtpd server (a subprocess, as the listener is) that only appends the bytes to a list: the
 SMTP floor on this machine. Everything above it is Mamori storing and processing.
 
-Rounds: SQLite, and PostgreSQL in a fresh database when MAMORI_BENCH_DATABASE_URL is set;
-each with 1 worker (as ``mamori run`` starts) and 2 (MAMORI_BENCH_INTAKE_WORKERS, "1,2").
-MAMORI_BENCH_INTAKE_MESSAGES (default 2000) shortens a run for a quick look.
+Rounds, each in its own process: SQLite, and PostgreSQL in a fresh database (dropped after)
+when MAMORI_BENCH_DATABASE_URL is set; each with one worker, as ``mamori run`` starts
+(MAMORI_BENCH_INTAKE_WORKERS=1,2 adds rounds with two). MAMORI_BENCH_INTAKE_MESSAGES (default
+2000) shortens a run for a quick look. A round that lost messages keeps its data directory
+(databases, raw mail, the processes' logs) and says where.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import logging
 import math
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -66,7 +72,7 @@ SECURITY = "security@example.org"
 SENDERS = 4
 MESSAGES = int(os.environ.get("MAMORI_BENCH_INTAKE_MESSAGES") or 2000)
 TIMEOUT = float(os.environ.get("MAMORI_BENCH_INTAKE_TIMEOUT") or 600)
-WORKERS = tuple(int(n) for n in (os.environ.get("MAMORI_BENCH_INTAKE_WORKERS") or "1,2").split(","))
+WORKERS = tuple(int(n) for n in (os.environ.get("MAMORI_BENCH_INTAKE_WORKERS") or "1").split(","))
 KINDS = {  # share of the corpus, in percent
     "plain": 30,
     "attachments": 25,
@@ -693,21 +699,17 @@ def _looks_right(mail: Mail, row: dict[str, Any], case: dict[str, Any]) -> bool:
     )
 
 
-def outcomes(sent: Sequence[Sent], sink: ReceiptSink) -> tuple[list[Outcome], dict[str, Any]]:
+def outcomes(sent: Sequence[Sent], sink: ReceiptSink) -> list[Outcome]:
     from django.db.models import Count
 
     from mamori.cases.models import Case
-    from mamori.intake.models import InboundMessage, OutboundMail
+    from mamori.intake.models import InboundMessage
 
     fields = ("message_id", "status", "case_id", "processed_at", "subject", "encryption")
     values = InboundMessage.objects.values(*fields, "problems", "error")
     rows = {_bare(row["message_id"]): row for row in values}
-    cases = {
-        case["pk"]: case
-        for case in Case.objects.annotate(files=Count("attachments")).values(
-            "pk", "description", "language", "files"
-        )
-    }
+    with_files = Case.objects.annotate(files=Count("attachments"))
+    cases = {c["pk"]: c for c in with_files.values("pk", "description", "language", "files")}
     found = []
     for item in sent:
         row = rows.get(item.mail.message_id) or {}
@@ -723,12 +725,48 @@ def outcomes(sent: Sequence[Sent], sink: ReceiptSink) -> tuple[list[Outcome], di
                 error=str(row.get("error") or ""),
             )
         )
-    totals = {
-        "cases": len(cases),
-        "outbound": dict(Counter(OutboundMail.objects.values_list("status", flat=True))),
-        "strangers": sum(len(v) for k, v in sink.arrived.items() if k not in rows),
-    }
-    return found, totals
+    return found
+
+
+def database_notes(sink: ReceiptSink) -> list[str]:
+    from mamori.cases.models import Case
+    from mamori.intake.models import InboundMessage, OutboundMail
+
+    ours = {_bare(m) for m in InboundMessage.objects.values_list("message_id", flat=True)}
+    outbound = Counter(OutboundMail.objects.values_list("status", flat=True))
+    return [
+        f"cases in the database: {Case.objects.count()}; outgoing mail by status: "
+        f"{dict(outbound)}; receipts for unknown messages: "
+        f"{sum(len(at) for key, at in sink.arrived.items() if key not in ours)}"
+    ]
+
+
+def task_rows() -> list[str]:
+    """The worker's queue when the round ended: what ran, how long, what is still waiting."""
+    from django_tasks_db.models import DBTaskResult
+
+    runs: dict[str, list[float]] = defaultdict(list)
+    waiting: Counter[str] = Counter()
+    results: dict[str, Counter[str]] = defaultdict(Counter)
+    fields = ("task_path", "status", "started_at", "finished_at", "return_value")
+    for path, status, started, finished, value in DBTaskResult.objects.values_list(*fields):
+        name = path.rsplit(".", 1)[-1]
+        if finished and started:
+            runs[name].append((finished - started).total_seconds())
+            results[name][str(value if status == "SUCCESSFUL" else status)] += 1
+        else:
+            waiting[name] += 1
+    rows = []
+    for name in sorted(runs.keys() | waiting.keys()):
+        took = runs[name]
+        mean = f"{1000 * sum(took) / len(took):.0f}" if took else "-"
+        longest = f"{1000 * max(took):.0f}" if took else "-"
+        outcome = ", ".join(f"{k}: {n}" for k, n in results[name].most_common(3))
+        rows.append(
+            f"| {name} | {len(took)} | {waiting[name]} | {mean} | {longest} "
+            f"| {sum(took):.0f} | {outcome} |"
+        )
+    return rows
 
 
 # --- Numbers and tables --------------------------------------------------------------------------
@@ -748,25 +786,41 @@ def _spread(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> lis
 def smtp_row(label: str, sent: Sequence[Sent]) -> tuple[str, float]:
     ok = [s for s in sent if s.code == 250]
     took = max(s.end for s in ok) - min(s.start for s in sent) if ok else math.inf
-    waits = [s.end - s.start for s in ok]
-    p50, _p90, p99, _max = _spread(waits, 1000, 1)
+    p50, _p90, p99, _max = _spread([s.end - s.start for s in ok], 1000, 1)
     rate = len(ok) / took
     return f"| {label} | {len(ok)}/{len(sent)} | {rate:.0f} | {p50} / {p99} |", rate
 
 
-def log_problems(data: Path) -> Counter[str]:
+def log_notes(data: Path) -> list[str]:
     found: Counter[str] = Counter()
-    for log in data.glob("*.log"):
+    for log in sorted(data.glob("*.log")):
         for line in log.read_text(errors="replace").splitlines():
             if line.startswith("Traceback"):
                 found[f"{log.name}: traceback"] += 1
             elif "database is locked" in line or "failed" in line.lower():
-                found[f"{log.name}: {line.strip()[:110]}"] += 1
-    return found
+                found[f"{log.name}: {re.sub(r'[0-9]+', 'N', line.strip())[:100]}"] += 1
+    return [f"{n} x {line}" for line, n in found.most_common(6)]
+
+
+def print_kinds(found: Sequence[Outcome]) -> None:
+    print(
+        "| kind | sent | cases | as expected | receipts | send→case p50 (s) "
+        "| send→receipt p50 (s) | p90 | p99 | max |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for kind in [*KINDS, "all"]:
+        group = [o for o in found if kind in ("all", o.sent.mail.kind)]
+        to_case = [o.case_at - o.sent.start for o in group if o.case_at]
+        to_receipt = [o.receipt_at - o.sent.start for o in group if o.receipt_at]
+        print(
+            f"| {kind} | {len(group)} | {len(to_case)} | {sum(o.checked for o in group)} "
+            f"| {len(to_receipt)} | {_spread(to_case)[0]} | {' | '.join(_spread(to_receipt))} |"
+        )
+    print()
 
 
 def report(
-    label: str, bare: Sequence[Sent], found: Sequence[Outcome], totals: dict[str, Any]
+    label: str, bare: Sequence[Sent], found: Sequence[Outcome], sink: ReceiptSink
 ) -> dict[str, Any]:
     """Print the round's tables; return its summary (for the table of all rounds)."""
     t0 = min(o.sent.start for o in found)
@@ -791,47 +845,32 @@ def report(
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(f"{floor} - | - | - | - |")
     print(f"{ours} {cases_at:.1f} | {e2e:.1f} | {receipts_at:.1f} | {lost} |\n")
+    print_kinds(found)
     print(
-        "| kind | sent | cases | as expected | receipts | send→case p50 (s) "
-        "| send→receipt p50 (s) | p90 | p99 | max |"
+        "| task (worker queue at the end) | ran | still queued | mean ms | max ms | total s "
+        "| results |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for kind in [*KINDS, "all"]:
-        group = [o for o in found if kind in ("all", o.sent.mail.kind)]
-        to_case = [o.case_at - o.sent.start for o in group if o.case_at]
-        to_receipt = [o.receipt_at - o.sent.start for o in group if o.receipt_at]
-        spread = " | ".join(_spread(to_receipt))
-        print(
-            f"| {kind} | {len(group)} | {len(to_case)} | {sum(o.checked for o in group)} "
-            f"| {len(to_receipt)} | {_spread(to_case)[0]} | {spread} |"
-        )
-    print()
-    notes = [
-        f"cases in the database: {totals['cases']}; outgoing mail by status: "
-        f"{totals['outbound']}; duplicate receipts: "
-        f"{sum(max(0, o.receipts - 1) for o in found)}; receipts for unknown messages: "
-        f"{totals['strangers']}",
-        f"refused by the listener: {dict(Counter(o.sent.code for o in found if not o.accepted))}",
-        f"accepted without a case: {len(lost_cases)}; without a receipt: {len(no_receipt)}",
-    ]
+    print("|---|---:|---:|---:|---:|---:|---|")
+    print("\n".join(task_rows()) + "\n")
     errors = Counter(o.error.splitlines()[0][:120] for o in found if o.error)
-    notes += [f"{n} became 'unreadable' cases: {error}" for error, n in errors.most_common(5)]
-    notes += [
-        f"{n} x {line}"
-        for line, n in log_problems(Path(os.environ["MAMORI_DATA_DIR"])).most_common(8)
+    notes = [
+        f"accepted without a case: {len(lost_cases)}; without a receipt: {len(no_receipt)}; "
+        f"duplicate receipts: {sum(max(0, o.receipts - 1) for o in found)}",
+        f"refused by the listener: {dict(Counter(o.sent.code for o in found if not o.accepted))}",
+        *database_notes(sink),
+        *(f"{n} became 'unreadable' cases: {error}" for error, n in errors.most_common(5)),
+        *log_notes(Path(os.environ["MAMORI_DATA_DIR"])),
     ]
-    for note in notes:
-        print(f"- {note}")
-    print()
-    receipt_p = _spread([o.receipt_at - o.sent.start for o in found if o.receipt_at])
+    print("\n".join(f"- {note}" for note in notes) + "\n")
+    receipts = _spread([o.receipt_at - o.sent.start for o in found if o.receipt_at])
     return {
         "label": label,
         "floor": floor_rate,
         "rate": rate,
         "e2e": e2e,
         "cases_at": cases_at,
-        "receipt_p50": receipt_p[0],
-        "receipt_p99": receipt_p[2],
+        "receipt_p50": receipts[0],
+        "receipt_p99": receipts[2],
         "lost": lost,
     }
 
@@ -860,8 +899,7 @@ def run_round(database_url: str, workers: int) -> dict[str, Any]:
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         bare = baseline(mails, data)
         sent = mamori_round(mails, data, workers, sink)
-        found, totals = outcomes(sent, sink)
-        summary = report(label, bare, found, totals)
+        summary = report(label, bare, outcomes(sent, sink), sink)
         if summary["lost"]:
             (data / "KEEP").touch()
         return summary
@@ -911,13 +949,14 @@ def main() -> int:
                 if result.exists():
                     summaries.append(json.loads(result.read_text()))
     print(
-        "| round | SMTP floor | Mamori SMTP rate | end-to-end rate "
+        "| round | SMTP floor | Mamori SMTP rate | all cases at (s) | end-to-end rate "
         "| send→receipt p50 (s) | p99 (s) | lost |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for s in summaries:
         print(
-            f"| {s['label']} | {s['floor']:.0f} | {s['rate']:.0f} | {s['e2e']:.1f} "
+            f"| {s['label']} | {s['floor']:.0f} | {s['rate']:.0f} | {s['cases_at']:.0f} "
+            f"| {s['e2e']:.1f} "
             f"| {s['receipt_p50']} | {s['receipt_p99']} | {s['lost']} |"
         )
     return 1 if failures else 0

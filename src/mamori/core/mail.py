@@ -7,10 +7,9 @@ list of human-readable ``problems``, so that every message becomes a case.
 
 - Text: ``text/plain`` preferred (``multipart/alternative`` picks the plain part); HTML-only mail
   goes through ``html_to_text``, so no HTML from mail is ever rendered.
-- Charsets: the declared one (with the supersets real clients use: cp932 for Shift_JIS, the
-  ISO-2022-JP family with Microsoft's extensions, gb18030, cp949, cp950); when it is unknown or
-  the bytes do not fit it, UTF-8, then a Japanese guess, then windows-1252 or Latin-1, and a
-  problem says so. No text is lost: a replacement character is never produced.
+- Charsets: the declared one, or a guess when it is unknown or wrong, and a problem says so
+  (``mamori.core.charsets``). No text is lost: a replacement character is never produced.
+- Headers: decoded, one line each, addresses and dates checked (``mamori.core.headers``).
 - Attachments: names made safe, content never opened or unpacked, the oversized ones refused
   (listed, without data).
 - OpenPGP: inline armour and PGP/MIME (RFC 3156) are decrypted or verified through a ``Pgp``
@@ -20,18 +19,17 @@ list of human-readable ``problems``, so that every message becomes a case.
 from __future__ import annotations
 
 import binascii
-import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email import errors as email_errors
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
+from mamori.core import charsets, headers
 from mamori.core.filenames import safe_filename
 from mamori.core.htmltext import html_to_text
 from mamori.core.pgp import Decryption, Encryption, Pgp, Signature, Verification
@@ -90,396 +88,6 @@ class ParsedMail:
     pgp_detail: str = ""
     language: str = "en"  # "ja" or "en"
     problems: tuple[str, ...] = ()
-
-
-# --- Charsets ------------------------------------------------------------------------------------
-
-_ISO2022JP_MS = "iso2022_jp via cp932"  # ISO-2022-JP with Microsoft's extensions (CP50220)
-_JIS_FAMILY = ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_ext", "iso2022_jp_3", _ISO2022JP_MS)
-_SJIS = ("cp932", "shift_jis_2004")
-_EUCJP = ("euc_jp", "euc_jis_2004")
-# Labels Python does not know, by normalised label.
-_LABELS: dict[str, tuple[str, ...]] = {
-    "x-sjis": _SJIS,
-    "windows-31j": _SJIS,
-    "x-ms-cp932": _SJIS,
-    "x-euc-jp": _EUCJP,
-    "cseucpkdfmtjapanese": _EUCJP,
-    "csiso2022jp": _JIS_FAMILY,
-    "iso-2022-jp-ms": _JIS_FAMILY,
-    "cp50220": _JIS_FAMILY,
-    "cp50221": _JIS_FAMILY,
-    "cp50222": _JIS_FAMILY,
-    "x-gbk": ("gb18030",),
-    "x-big5": ("cp950", "big5hkscs"),
-    "unicode-1-1-utf-7": ("utf-7",),
-}
-# Known codecs, by Python's canonical name, replaced by the supersets real clients use.
-_SUPERSETS: dict[str, tuple[str, ...]] = {
-    "ascii": ("ascii",),
-    "iso8859-1": ("cp1252", "latin-1"),
-    "shift_jis": _SJIS,
-    "cp932": _SJIS,
-    "euc_jp": _EUCJP,
-    "gb2312": ("gb18030",),
-    "gbk": ("gb18030",),
-    "big5": ("cp950", "big5hkscs"),
-    "euc_kr": ("cp949",),
-    "iso2022_jp": _JIS_FAMILY,
-    "iso2022_jp_1": _JIS_FAMILY,
-    "iso2022_jp_2": _JIS_FAMILY,
-    "iso2022_jp_ext": _JIS_FAMILY,
-    "iso2022_jp_3": ("iso2022_jp_3", "iso2022_jp_2004", *_JIS_FAMILY),
-}
-# Codecs that are not character sets of mail, whatever a label says.
-_NOT_CHARSETS = frozenset(
-    {"idna", "punycode", "charmap", "undefined", "unicode-escape", "raw-unicode-escape", "mbcs"}
-)
-_NAMES = {
-    "ascii": "US-ASCII",
-    "utf-8": "UTF-8",
-    "cp932": "Shift_JIS (cp932)",
-    "shift_jis_2004": "Shift_JIS (JIS X 0213)",
-    "euc_jp": "EUC-JP",
-    "euc_jis_2004": "EUC-JP (JIS X 0213)",
-    _ISO2022JP_MS: "ISO-2022-JP (Microsoft extensions, via cp932)",
-    "latin-1": "ISO-8859-1 (latin-1)",
-    "cp1252": "windows-1252",
-}
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_JAPANESE_RUN = re.compile("[\u3000-\u9fff\uff01-\uff5e]{2}")
-_KANA = re.compile("[\u3040-\u30ff]")
-# Single-byte charsets decode any bytes, so a wrong label goes unnoticed unless looked for.
-_SINGLE_BYTE = re.compile(r"iso8859|cp12[0-9][0-9]|latin|koi8|mac|cp437|cp850|tis")
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    text: str
-    codec: str  # what decoded it
-    problem: str = ""  # why not the declared charset, "" when it was honoured
-
-
-def _codec_name(codec: str) -> str:
-    if codec.startswith("iso2022_jp"):
-        return _NAMES.get(codec, f"ISO-2022-JP ({codec})")
-    return _NAMES.get(codec, codec)
-
-
-def _candidates(label: str) -> tuple[str, ...] | None:
-    """The codecs to try for a declared charset label, or None when it names no charset."""
-    key = label.strip().strip("\"'").lower().replace("_", "-")
-    if key in _LABELS:
-        return _LABELS[key]
-    try:
-        info = codecs.lookup(key)
-    except (LookupError, ValueError):
-        return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
-        return None
-    return _SUPERSETS.get(info.name, (info.name,))
-
-
-def _iso2022jp_via_cp932(data: bytes) -> str:
-    """ISO-2022-JP as Microsoft writes it (NEC and IBM extensions): transcode to cp932."""
-    out = bytearray()
-    mode, i = "ascii", 0
-    while i < len(data):
-        byte = data[i]
-        if byte == 0x1B:
-            mode = {b"(B": "ascii", b"(J": "ascii", b"(I": "kana", b"$@": "jis", b"$B": "jis"}[
-                data[i + 1 : i + 3]
-            ]  # KeyError: an escape this transcoder cannot follow
-            i += 3
-        elif byte in (0x0E, 0x0F):  # SO/SI: half-width katakana (CP50221)
-            mode, i = ("kana" if byte == 0x0E else "ascii"), i + 1
-        elif byte >= 0x80:
-            raise ValueError("8-bit byte in ISO-2022-JP")
-        elif byte in (0x0A, 0x0D) or mode == "ascii":
-            mode = "ascii" if byte in (0x0A, 0x0D) else mode  # a line always ends in ASCII
-            out.append(byte)
-            i += 1
-        elif mode == "kana":
-            if not 0x21 <= byte <= 0x5F:
-                raise ValueError("not a half-width katakana")
-            out.append(byte + 0x80)
-            i += 1
-        else:
-            j1, j2 = data[i], data[i + 1]
-            if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
-                raise ValueError("not a JIS X 0208 pair")
-            s1 = ((j1 + 1) >> 1) + 0x70
-            s2 = j2 + (0x1F + (j2 >= 0x60) if j1 % 2 else 0x7E)
-            out += bytes((s1 + 0x40 if s1 >= 0xA0 else s1, s2))
-            i += 2
-    return bytes(out).decode("cp932")
-
-
-def _strict(data: bytes, codec: str) -> str | None:
-    try:
-        text = _iso2022jp_via_cp932(data) if codec == _ISO2022JP_MS else data.decode(codec)
-    except (UnicodeError, LookupError, ValueError, KeyError, IndexError):
-        return None
-    return None if _SURROGATE.search(text) else text  # utf-7 and friends can yield them
-
-
-def _jis(data: bytes) -> tuple[str, str] | None:
-    """ISO-2022-JP, recognised by its escape sequences (which are also valid ASCII)."""
-    if b"\x1b$B" in data or b"\x1b$@" in data or b"\x1b(I" in data:
-        for codec in _JIS_FAMILY:
-            if (text := _strict(data, codec)) is not None:
-                return text, codec
-    return None
-
-
-def _japanese_guess(data: bytes, *, kana: bool = False) -> tuple[str, str] | None:
-    """Shift_JIS or EUC-JP, whichever reads as Japanese (with some kana, if ``kana``)."""
-    if jis := _jis(data):
-        return jis
-    best: tuple[int, str, str] | None = None
-    for codec in ("cp932", "euc_jp", "euc_jis_2004"):
-        text = _strict(data, codec)
-        score = _japanese_score(text, codec) if text is not None else 0
-        if kana and (score < 3 or text is None or not _KANA.search(text)):
-            continue
-        if text is not None and score > 0 and (best is None or score > best[0]):
-            best = (score, text, codec)
-    return (best[1], best[2]) if best else None
-
-
-def _japanese_score(text: str, codec: str) -> int:
-    """How much ``text`` (decoded with ``codec``) reads as Japanese: 0 if it does not.
-
-    Without kana, only a run of common characters counts: Latin-1 accented letters read as
-    cp932 or EUC-JP give rare (level 2) kanji, as in "café" -> "caf" + a kanji.
-    """
-    kana = sum(1 for c in text if "\u3040" <= c <= "\u30ff")
-    japanese = sum(1 for c in text if "\u3000" <= c <= "\u9fff" or "\uff01" <= c <= "\uff5e")
-    foreign = sum(1 for c in text if c >= "\x80") - japanese
-    if not kana:
-        if foreign or not _JAPANESE_RUN.search(text):
-            return 0
-        level_1 = 0x98 if codec == "cp932" else 0xCF  # the last lead byte of JIS level 1
-        common = sum(1 for c in text if c >= "\x80" and c.encode(codec, "replace")[0] <= level_1)
-        if 2 * common <= japanese:
-            return 0
-    return max(0, japanese - 2 * foreign)
-
-
-def _mostly(data: bytes, codec: str) -> tuple[str, int] | None:
-    """Decode with a few undecodable bytes kept visible as ``\\xNN``, if they are few."""
-    if codec == _ISO2022JP_MS:
-        return None
-    try:
-        errors = len(data.decode(codec, "replace")) - len(data.decode(codec, "ignore"))
-        text = data.decode(codec, "backslashreplace")
-    except (LookupError, ValueError):
-        return None
-    decoded = sum(1 for c in text if c >= "\x80")
-    high = sum(1 for b in data if b >= 0x80)
-    if _SURROGATE.search(text) or not decoded or errors * 5 > high:
-        return None
-    return text, errors
-
-
-def _fallback(data: bytes, declared: tuple[str, ...]) -> tuple[str, str]:
-    if (text := _strict(data, "utf-8")) is not None:
-        return text, "utf-8"
-    if guess := _japanese_guess(data):
-        return guess
-    for codec in (*declared[:1], "utf-8"):
-        if mostly := _mostly(data, codec):
-            count = mostly[1]
-            return mostly[0], f"{_codec_name(codec)}, {count} undecodable byte(s) shown as \\xNN"
-    if (text := _strict(data, "cp1252")) is not None:  # Latin-1 as clients really write it
-        return text, "cp1252"
-    return data.decode("latin-1"), "latin-1"
-
-
-def _decode(data: bytes, label: str | None) -> _Decoded:
-    """Text from ``data`` in charset ``label``; never fails, never loses a byte silently.
-
-    Pure ASCII needs no label. ISO-2022-JP is recognised by its escapes whatever the label says
-    (it is valid ASCII and UTF-8, so nothing else would notice).
-    """
-    label = (label or "").strip()[:40]
-    declared = _candidates(label) if label else ()
-    jis = None if declared and declared[0].startswith("iso2022") else _jis(data)
-    if jis is None:
-        for codec in declared or ("ascii",):
-            if (text := _strict(data, codec)) is None:
-                continue
-            japanese = None
-            if _SINGLE_BYTE.match(codec) and not text.isascii():
-                japanese = _japanese_guess(data, kana=True)  # Japanese labelled ISO-8859-1...
-            if japanese is None:
-                return _Decoded(_no_bom(text), codec)
-            text, used = japanese
-            why = f"the declared charset {label!r} does not fit the text"
-            return _Decoded(text, used, f"{why}, decoded as {_codec_name(used)}")
-    text, used = jis or _fallback(data, declared or ())
-    if not label:
-        problem = "" if used == "utf-8" else f"no charset declared, decoded as {_codec_name(used)}"
-    else:
-        why = "unknown charset" if declared is None else "bytes do not fit the declared charset"
-        problem = f"{why} {label!r}, decoded as {_codec_name(used)}"
-    return _Decoded(_no_bom(text), used, problem)
-
-
-def _no_bom(text: str) -> str:
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _encode_like(text: str, codec: str) -> bytes:
-    """``text`` back in the codec it came from (for signatures made over those bytes)."""
-    try:
-        return text.encode("cp932" if codec == _ISO2022JP_MS else codec)
-    except (UnicodeError, LookupError):
-        return text.encode("utf-8", "surrogateescape")
-
-
-# --- Headers -------------------------------------------------------------------------------------
-
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_LINE_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_MSG_ID = re.compile(r"<[^<>]*>")
-_NO_SPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
-_HIDDEN_WORD = re.compile(r"mamoriencodedword[0-9]+x")
-_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
-_ADDRESS = re.compile(rf"[^\s@<>()\[\]\\,;:\"\x00-\x1f\x7f]{{1,64}}@(?:{_LABEL}\.)*{_LABEL}")
-
-
-def _to_bytes(text: str) -> bytes:
-    """The bytes behind a header string (8-bit bytes arrive as surrogate escapes)."""
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")
-
-
-def _printable(text: str) -> str:
-    """``text`` without surrogate escapes, for values quoted in problems."""
-    return _to_bytes(text).decode("utf-8", "replace")
-
-
-def _raw_headers(msg: Message, name: str) -> list[str]:
-    """Every value of header ``name``, unfolded, as the parser saw it (surrogate escapes kept)."""
-    return [_FOLD.sub("", str(value)) for key, value in msg.raw_items() if key.lower() == name]
-
-
-def _raw_header(msg: Message, name: str) -> str | None:
-    values = _raw_headers(msg, name)
-    return values[0] if values else None
-
-
-def _one_line(text: str) -> str:
-    """Every line break and control character becomes a space; runs of space become one."""
-    return _LINE_BREAKS.sub(" ", text).strip()
-
-
-def _word_bytes(encoding: str, encoded: str) -> bytes:
-    if encoding in "bB":
-        b64 = re.sub(r"[^A-Za-z0-9+/]", "", encoded)
-        b64 = b64[:-1] if len(b64) % 4 == 1 else b64
-        return binascii.a2b_base64(b64 + "=" * (-len(b64) % 4))
-    return binascii.a2b_qp(_to_bytes(encoded), header=True)
-
-
-def _decode_header(value: str, where: str, problems: list[str]) -> str:
-    """RFC 2047 encoded words and raw 8-bit text, decoded. Adjacent words in one charset are
-    joined before decoding, so that a character split across two words survives."""
-    pieces: list[tuple[str | None, list[bytes]]] = []  # (charset label or None for plain text)
-    pos = 0
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[pos : match.start()]
-        previous = pieces[-1][0] if pieces else None
-        if between.strip() or (between and previous is None):
-            pieces.append((None, [_to_bytes(between)]))  # whitespace between words is dropped
-        label, data = match[1].split("*", 1)[0], _word_bytes(match[2], match[3])
-        previous = pieces[-1][0] if pieces else None
-        if previous is not None and previous.lower() == label.lower():
-            pieces[-1][1].append(data)
-        else:
-            pieces.append((label, [data]))
-        pos = match.end()
-    if value[pos:]:
-        pieces.append((None, [_to_bytes(value[pos:])]))
-    out = []
-    for label, chunks in pieces:
-        decoded = _decode(b"".join(chunks), label)
-        if decoded.problem:
-            problems.append(f"{where}: {decoded.problem}")
-        out.append(decoded.text)
-    return "".join(out)
-
-
-def _addresses(values: list[str], where: str, problems: list[str]) -> list[tuple[str, str]]:
-    """(display name, address) pairs; an invalid address is "" and named in the problems."""
-    words: dict[str, str] = {}
-
-    def hide(word: re.Match[str]) -> str:  # specials inside encoded words must not split names
-        key = f"mamoriencodedword{len(words)}x"
-        words[key] = word[0]
-        return key
-
-    def restore(text: str) -> str:
-        return _HIDDEN_WORD.sub(lambda key: words.get(key[0], key[0]), text)
-
-    pairs = []
-    try:
-        found = getaddresses([_ENCODED_WORD.sub(hide, value) for value in values])
-    except Exception:  # the address parser has had its share of bugs
-        problems.append(f"{where}: unreadable ({_one_line(_printable(' '.join(values)))[:100]!r})")
-        return []
-    for hidden_name, hidden_address in found:
-        name, address = restore(hidden_name), restore(hidden_address)
-        if not (name or address):
-            continue
-        address = _one_line(_decode_header(address, where, problems))
-        if not _ADDRESS.fullmatch(address):
-            problems.append(f"{where}: {address[:100]!r} is not a valid address")
-            address = ""
-        pairs.append((_one_line(_decode_header(name, where, problems)), address))
-    return pairs
-
-
-def _message_ids(value: str) -> list[str]:
-    return _MSG_ID.findall(_NO_SPACE.sub("", _printable(value)))
-
-
-def _normalise_id(value: str) -> str:
-    ids = _message_ids(value)
-    return (ids[0] if ids else _NO_SPACE.sub("", _printable(value)))[:998]
-
-
-def _date(value: str | None, problems: list[str]) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        date = parsedate_to_datetime(_printable(value).strip())
-    except Exception:  # ValueError, TypeError, IndexError... depending on the damage
-        problems.append(f"Date: {_one_line(_printable(value))[:60]!r} is not a date")
-        return None
-    return date if date.tzinfo else date.replace(tzinfo=UTC)
-
-
-def _auto_submitted(msg: Message) -> bool:
-    """Whether replying automatically would be wrong: automatic, bulk or list mail, bounces."""
-
-    def first(name: str) -> str:
-        return _printable(_raw_header(msg, name) or "").split(";")[0].strip().lower()
-
-    suppress = {word.strip() for word in first("x-auto-response-suppress").split(",")}
-    return (
-        first("auto-submitted") not in ("", "no")
-        or first("precedence") in ("bulk", "junk", "list")
-        or _raw_header(msg, "list-id") is not None
-        or bool(suppress & {"all", "oof", "autoreply"})
-        or msg.get_content_type() == "multipart/report"
-    )
 
 
 def _language(text: str) -> str:
@@ -578,7 +186,7 @@ def _describe(defect: email_errors.MessageDefect) -> str:
     if known:
         return known
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", type(defect).__name__.removesuffix("Defect")).lower()
-    return f"{words}: {_printable(str(defect))}" if str(defect) else words
+    return f"{words}: {headers.printable(str(defect))}" if str(defect) else words
 
 
 def _child(where: str, number: int) -> str:
@@ -614,13 +222,13 @@ def _payload(msg: Message) -> bytes:
 
 def _param(msg: Message, name: str, header: str, where: str, problems: list[str]) -> str | None:
     """A MIME parameter, decoded: RFC 2231 with its charset, else RFC 2047 and raw 8-bit."""
-    raw = _raw_header(msg, header)
+    raw = headers.raw_header(msg, header)
     if raw is None:
         return None
     # The email package turns raw 8-bit parameters into U+FFFD; read them from a copy of the
     # header in which every byte is one Latin-1 character, and take the bytes back afterwards.
     carrier = Message()
-    carrier[header] = _to_bytes(raw).decode("latin-1")
+    carrier[header] = charsets.surrogate_bytes(raw).decode("latin-1")
     try:
         value: Any = carrier.get_param(name, header=header)
     except Exception:  # damaged beyond the email package's patience
@@ -629,17 +237,19 @@ def _param(msg: Message, name: str, header: str, where: str, problems: list[str]
         return None
     if not isinstance(value, tuple):
         text = str(value).encode("latin-1", "replace").decode("utf-8", "surrogateescape")
-        return _decode_header(text, where, problems)
+        return headers.decode_header(text, where, problems)
     charset, _language_tag, text = value
     data = str(text).encode("latin-1", "replace")
-    decoded = _decode(data, str(charset or "") or None)
+    decoded = charsets.decode(data, str(charset or "") or None)
     if decoded.problem:
         problems.append(f"{where}: {decoded.problem}")
     return decoded.text
 
 
 def _header_block(msg: Message) -> str:
-    return "\n".join(f"{k}: {_one_line(_printable(str(v)))}" for k, v in msg.raw_items())
+    return "\n".join(
+        f"{k}: {headers.one_line(headers.printable(str(v)))}" for k, v in msg.raw_items()
+    )
 
 
 @dataclass
@@ -665,7 +275,7 @@ class _Reader:
                 return ""
             return self._entity(msg, raw, where, depth, want)
         except Exception as exc:  # one damaged part must not sink the message
-            reason = _printable(f"{type(exc).__name__}: {exc}")
+            reason = headers.printable(f"{type(exc).__name__}: {exc}")
             self.problems.append(f"{where}: could not be read ({reason}); shown as raw text")
             return self._raw_text(msg, raw) if want else ""
         finally:
@@ -673,7 +283,9 @@ class _Reader:
 
     def _raw_text(self, msg: Message, raw: bytes | None) -> str:
         try:
-            return _decode(_split_head(raw)[1] if raw is not None else _payload(msg), None).text
+            return charsets.decode(
+                _split_head(raw)[1] if raw is not None else _payload(msg), None
+            ).text
         except Exception:
             return ""
 
@@ -689,7 +301,7 @@ class _Reader:
         raws: list[bytes | None] = [None] * len(parts)
         boundary = msg.get_boundary()
         if raw is not None and boundary:
-            found = _raw_parts(raw, _to_bytes(boundary))
+            found = _raw_parts(raw, charsets.surrogate_bytes(boundary))
             raws = list(found) if len(found) == len(parts) else raws
         subtype = msg.get_content_subtype()
         protocol = str(msg.get_param("protocol") or "").strip().lower()
@@ -722,7 +334,9 @@ class _Reader:
             return ""
         if not want:
             return ""
-        decoded = _decode(data, _param(msg, "charset", "content-type", where, self.problems))
+        decoded = charsets.decode(
+            data, _param(msg, "charset", "content-type", where, self.problems)
+        )
         if decoded.problem:
             self.problems.append(f"{where}: {decoded.problem}")
         text, codec = decoded.text, decoded.codec
@@ -749,9 +363,9 @@ class _Reader:
         if not want:
             return ""
         heading = [
-            f"{name}: {_one_line(_decode_header(value, label, self.problems))}"
+            f"{name}: {headers.one_line(headers.decode_header(value, label, self.problems))}"
             for name in ("From", "Date", "Subject", "To")
-            if (value := _raw_header(inner, name.lower())) is not None
+            if (value := headers.raw_header(inner, name.lower())) is not None
         ]
         return "\n".join(["---------- Forwarded message ----------", *heading, "", text])
 
@@ -806,7 +420,7 @@ class _Reader:
     def _decrypted(self, plaintext: bytes, where: str, depth: int, want: bool) -> str:
         label = "decrypted message" if where == "message" else f"{where} (decrypted)"
         inner = BytesParser(policy=compat32).parsebytes(plaintext)
-        subject = _raw_header(inner, "subject")  # protected headers (RFC 9788)
+        subject = headers.raw_header(inner, "subject")  # protected headers (RFC 9788)
         if subject is not None and self.protected_subject is None:
             self.protected_subject = subject
         return self.entity(inner, plaintext, label, depth + 1, want)
@@ -815,7 +429,7 @@ class _Reader:
         """Verify cleartext-signed blocks; put the plaintext of armoured messages in their place."""
         blocks = _armoured(text, _PGP_CLEARSIGNED)
         for begin, end in zip(blocks[::2], blocks[1::2], strict=True):
-            self._verify(_encode_like(text[begin.start() : end.end()], codec), None)
+            self._verify(charsets.encode_like(text[begin.start() : end.end()], codec), None)
         blocks = _armoured(text, _PGP_MESSAGE)
         if not blocks:
             return text
@@ -833,7 +447,7 @@ class _Reader:
         if _looks_like_mime(plaintext):
             return self._decrypted(plaintext, where, depth, want=True)
         charset = _ARMOUR_CHARSET.search(re.split(r"\r?\n[ \t]*\r?\n", armour, maxsplit=1)[0])
-        decoded = _decode(plaintext, charset[1] if charset else None)
+        decoded = charsets.decode(plaintext, charset[1] if charset else None)
         if decoded.problem:
             self.problems.append(f"{where} (decrypted): {decoded.problem}")
         return decoded.text
@@ -854,7 +468,7 @@ class _Reader:
             try:
                 result = self.pgp.decrypt(ciphertext)
             except Exception as exc:  # the adapter should report, not raise; make sure of it
-                result = Decryption(Encryption.FAILED, detail=_printable(f"{exc!r}"))
+                result = Decryption(Encryption.FAILED, detail=headers.printable(f"{exc!r}"))
         outcome = result.encryption
         if outcome is Encryption.NONE:
             outcome = Encryption.FAILED  # it was encrypted: "not encrypted" is no answer
@@ -879,7 +493,7 @@ class _Reader:
                 else:
                     result = self.pgp.verify_detached(signed, signature)
             except Exception as exc:  # see _decrypt
-                result = Verification(Signature.ERROR, detail=_printable(f"{exc!r}"))
+                result = Verification(Signature.ERROR, detail=headers.printable(f"{exc!r}"))
         self._record_verification(result)
 
     def _record_verification(self, result: Verification) -> None:
@@ -930,7 +544,7 @@ def header_message_id(raw: bytes) -> str:
     try:
         for name, value in _head_lines(bytes(raw)):
             if name.lower() == b"message-id":
-                return _normalise_id(value.decode("utf-8", "replace"))
+                return headers.normalise_id(value.decode("utf-8", "replace"))
     except Exception:  # header_message_id must never raise either
         return ""
     return ""
@@ -951,21 +565,25 @@ def _parse(raw: bytes, pgp: Pgp | None, max_attachment_bytes: int) -> ParsedMail
     reader = _Reader(pgp, max_attachment_bytes)
     text = _clean_text(reader.entity(msg, raw, "message", 0, want=True))
     problems: list[str] = []
-    subject = _one_line(_decode_header(_raw_header(msg, "subject") or "", "Subject", problems))
+    subject = headers.one_line(
+        headers.decode_header(headers.raw_header(msg, "subject") or "", "Subject", problems)
+    )
     if reader.protected_subject is not None and subject in ("", "...", "Encrypted Message"):
-        subject = _one_line(_decode_header(reader.protected_subject, "Subject", problems))
+        subject = headers.one_line(
+            headers.decode_header(reader.protected_subject, "Subject", problems)
+        )
     subject = subject[:MAX_SUBJECT].rstrip()
-    senders = _addresses(_raw_headers(msg, "from"), "From", problems)
+    senders = headers.addresses(headers.raw_headers(msg, "from"), "From", problems)
     if not senders:
         problems.append("From: no sender")
     elif len(senders) > 1:
         problems.append(f"From: {len(senders)} senders, the first one taken")
     from_name, from_address = senders[0] if senders else ("", "")
-    to = _addresses(_raw_headers(msg, "to"), "To", problems)
-    cc = _addresses(_raw_headers(msg, "cc"), "Cc", problems)
-    date = _date(_raw_header(msg, "date"), problems)
-    in_reply_to = _message_ids(_raw_header(msg, "in-reply-to") or "")
-    references = _message_ids(" ".join(_raw_headers(msg, "references")))
+    to = headers.addresses(headers.raw_headers(msg, "to"), "To", problems)
+    cc = headers.addresses(headers.raw_headers(msg, "cc"), "Cc", problems)
+    date = headers.header_date(headers.raw_header(msg, "date"), problems)
+    in_reply_to = headers.message_ids(headers.raw_header(msg, "in-reply-to") or "")
+    references = headers.message_ids(" ".join(headers.raw_headers(msg, "references")))
     if len(references) > _MAX_REFERENCES:  # keep the first and the latest (RFC 5322 §3.6.4)
         references = references[:1] + references[-(_MAX_REFERENCES - 1) :]
     return ParsedMail(
@@ -978,7 +596,7 @@ def _parse(raw: bytes, pgp: Pgp | None, max_attachment_bytes: int) -> ParsedMail
         to_addresses=tuple(dict.fromkeys(address for _, address in to if address)),
         cc_addresses=tuple(dict.fromkeys(address for _, address in cc if address)),
         date=date,
-        auto_submitted=_auto_submitted(msg),
+        auto_submitted=headers.auto_submitted(msg),
         text=text,
         html_converted=reader.html_converted,
         attachments=tuple(reader.attachments),
@@ -1005,11 +623,11 @@ def _clean_text(text: str) -> str:
 
 
 def _unparsed(raw: bytes, exc: Exception) -> ParsedMail:
-    reason = _printable(f"{type(exc).__name__}: {exc}")
+    reason = headers.printable(f"{type(exc).__name__}: {exc}")
     problem = f"the message could not be parsed ({reason}); its raw text is shown"
     try:
         data = bytes(raw)
-        text = _clean_text(_decode(_split_head(data)[1] or data, None).text)
+        text = _clean_text(charsets.decode(_split_head(data)[1] or data, None).text)
     except Exception:
         text = ""
     return ParsedMail(message_id=header_message_id(raw), text=text, problems=(problem,))
