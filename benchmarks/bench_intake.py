@@ -619,13 +619,13 @@ def installation(database_url: str, team_home: Path, sink_port: int) -> Iterator
                 subprocess.run(mamori("migrate"), stdout=out, stderr=subprocess.STDOUT, check=True)
             try:
                 yield data
-            except BaseException:
-                keep = True
-                raise
             finally:
                 from django.db import connections
 
-                connections.close_all()
+                connections.close_all()  # before the database is dropped
+    except BaseException:
+        keep = True
+        raise
     finally:
         if keep or (data / "KEEP").exists():
             print(f"kept {data} for a look", file=sys.stderr)
@@ -643,7 +643,7 @@ def baseline(mails: Sequence[Mail], data: Path) -> list[Sent]:
 
 def mamori_round(mails: Sequence[Mail], data: Path, workers: int, sink: ReceiptSink) -> list[Sent]:
     """Start the worker(s) and the listener, send everything, wait for the receipts, stop."""
-    label = f"{os.environ['_MAMORI_BENCH_LABEL']}"
+    label = os.environ["_MAMORI_BENCH_LABEL"]
     port = free_port()
     env = dict(os.environ)
     with contextlib.ExitStack() as stack:

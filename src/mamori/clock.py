@@ -30,7 +30,7 @@ def _retry_mail() -> object:
 def _recover_mail() -> object:
     from mamori.intake import services
 
-    return services.recover(older_than=timedelta(minutes=1))
+    return services.recover(older_than=timedelta(minutes=1), limit=50)  # a tick stays short
 
 
 def _check_feeds() -> object:

@@ -141,3 +141,19 @@ def test_html_with_scripts_becomes_inert_text(intake) -> None:
     assert "Proof: XSS" in case.description
     assert "alert" not in case.description and "<" not in case.description
     assert "document.location" not in case.description
+
+
+def test_a_text_longer_than_a_case_holds_is_cut_and_attached_whole(intake) -> None:
+    long_text = "A" * 60_000 + "\n" + "脆弱性" * 15_000 + "\nEND-OF-REPORT\n"  # 105,000 chars
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.net", SECURITY, "Long"
+    message.set_content(long_text)
+    case = _deliver(bytes(message))
+    assert case.title == "Long"  # a normal case, not an "unreadable message"
+    assert len(case.description) <= 100_000
+    assert case.description.endswith("attached as message.txt.]")
+    [whole] = case.attachments.all()
+    assert whole.filename == "message.txt"
+    with whole.file.open("rb") as handle:
+        assert handle.read().decode().strip().endswith("END-OF-REPORT")
+    assert OutboundMail.objects.get(case=case).kind == "receipt"

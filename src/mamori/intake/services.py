@@ -153,7 +153,7 @@ def process(inbound_id: int) -> str:
     return str(InboundMessage.objects.get(pk=inbound_id).status)
 
 
-def recover(*, older_than: timedelta = timedelta(0)) -> int:
+def recover(*, older_than: timedelta = timedelta(0), limit: int | None = None) -> int:
     """Process every message a crash left stored but unprocessed. Returns how many.
 
     Run when the listener starts and by the worker's clock (for messages stored longer than a
@@ -165,7 +165,8 @@ def recover(*, older_than: timedelta = timedelta(0)) -> int:
             status=InboundStatus.STORED, received_at__lte=now - older_than
         )
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM))
-        .values_list("pk", flat=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
     )
     for pk in pending:
         process(pk)
@@ -213,13 +214,31 @@ def _is_reporter(case: Case, sender: str) -> bool:
 
 
 def _files(parsed: ParsedMail, raw: bytes = b"") -> tuple[receiving.IncomingFile, ...]:
-    """The message's attachments; with ``raw``, the raw message too when parsing had problems."""
+    """The message's attachments; with ``raw``, the raw message too when parsing had problems,
+    and the whole text when it is too long for a case."""
     found = [
         receiving.IncomingFile(a.filename, a.data) for a in parsed.attachments if not a.refused
     ]
     if raw and parsed.problems:
         found.append(receiving.IncomingFile("message.eml", raw))
-    return tuple(found)
+    if len(parsed.text) > cases.MAX_TEXT:
+        found.append(receiving.IncomingFile("message.txt", parsed.text.encode("utf-8")))
+    return tuple(f for f in found if _fits(f.data))
+
+
+def _fits(data: bytes) -> bool:
+    """Files over the attachment limit stay out of the case; the raw message keeps them."""
+    return len(data) <= int(settings.MAMORI_MAX_ATTACHMENT_BYTES)
+
+
+_CUT = "\n\n[The text is longer than a case holds; the whole text is attached as message.txt.]"
+
+
+def _text(parsed: ParsedMail) -> str:
+    """The text a case or a thread message holds: all of it, or its start and a pointer."""
+    if len(parsed.text) <= cases.MAX_TEXT:
+        return parsed.text or EMPTY
+    return parsed.text[: cases.MAX_TEXT - len(_CUT)] + _CUT
 
 
 def _findings(parsed: ParsedMail) -> str:
@@ -246,7 +265,7 @@ def _route(inbound: InboundMessage, parsed: ParsedMail, raw: bytes) -> None:
     if case is not None and _is_reporter(case, sender):
         message = receiving.add_reporter_message(
             case.pk,
-            parsed.text or EMPTY,
+            _text(parsed),
             _files(parsed, raw),
             via=Via.EMAIL,
             author_name=parsed.from_name,
@@ -266,7 +285,7 @@ def _route(inbound: InboundMessage, parsed: ParsedMail, raw: bytes) -> None:
         case = receiving.receive_report(
             receiving.IncomingReport(
                 title=parsed.subject,
-                description=parsed.text,
+                description=_text(parsed),
                 source=Channel.EMAIL,
                 source_detail=", ".join(inbound.envelope_to.split("\n"))[:300],
                 reporter_name=parsed.from_name,
@@ -310,11 +329,13 @@ def _unreadable(inbound: InboundMessage, raw: bytes, error: str) -> None:
                 description="This message could not be read; the raw message is attached.",
                 source=Channel.EMAIL,
                 reporter_email=sender,
-                files=(receiving.IncomingFile("message.eml", raw),),
+                files=(receiving.IncomingFile("message.eml", raw),) if _fits(raw) else (),
                 received_at=inbound.received_at,
             )
         )
         receiving.post_system_note(case.pk, f"Parse error: {error}")
+        if sender:
+            receipts.send_receipt(case)
         inbound.status = InboundStatus.PROCESSED
         inbound.error = error[:5000]
         inbound.case = case
@@ -361,7 +382,7 @@ def release_held(user: AnyUser, tracking_id: str, inbound_id: int, *, into_threa
         parsed = parse(_raw_bytes(inbound), pgp=_pgp())
         message = receiving.add_reporter_message(
             inbound.case_id or 0,
-            parsed.text or EMPTY,
+            _text(parsed),
             _files(parsed),
             via=Via.EMAIL,
             author_name=parsed.from_name or parsed.from_address,
