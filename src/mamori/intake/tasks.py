@@ -6,7 +6,6 @@ from django_tasks import task
 
 from mamori.intake import outbox, services
 
-
 # Priorities (higher runs first): receipts and replies go out before the next message is
 # processed, and processing comes before the slow ranking of possible duplicates.
 
