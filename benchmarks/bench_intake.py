@@ -683,7 +683,8 @@ class Outcome:
 def _looks_right(mail: Mail, row: dict[str, Any], case: dict[str, Any]) -> bool:
     text = case["description"]
     specific = {
-        "attachments": case["files"] == mail.files,
+        # A text longer than a case holds (100,000 characters) comes as message.txt too.
+        "attachments": case["files"] == mail.files + text.endswith("attached as message.txt.]"),
         "pgp-mime": row["encryption"] == "decrypted",
         "html-script": "<script" not in text and "document.cookie" not in text,
     }
