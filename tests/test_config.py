@@ -316,6 +316,7 @@ def test_intake_settings_are_read(env: dict[str, str], tmp_path: Path) -> None:
         ("MAMORI_MAIL_FROM", "nobody"),
         ("MAMORI_SMTP_PORT", "twenty-five"),
         ("MAMORI_SLA_FIRST_RESPONSE_DAYS", "-1"),
+        ("MAMORI_DB_CONN_MAX_AGE", "forever"),
     ],
 )
 def test_bad_intake_settings_are_refused_by_name(

@@ -86,6 +86,7 @@ class Config:
     max_attachment_bytes: int
     secure_cookies: bool
     intake: Intake
+    db_conn_max_age: int = 0
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -180,6 +181,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         max_attachment_bytes=_int(env, "MAMORI_MAX_ATTACHMENT_BYTES", 25 * MIB),
         secure_cookies=_flag(env, "MAMORI_SECURE_COOKIES"),
         intake=_intake(env, data_dir),
+        db_conn_max_age=_nonnegative(env, "MAMORI_DB_CONN_MAX_AGE", 0),
     )
 
 

@@ -78,7 +78,11 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict[str, Any]:
-    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
+    # Web requests open a connection each; long-running processes (the worker) keep theirs for
+    # MAMORI_DB_CONN_MAX_AGE seconds, checked before reuse.
+    db: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=CONFIG.db_conn_max_age, conn_health_checks=True)
+    )
     if db["ENGINE"] == "django.db.backends.sqlite3":
         Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         db["OPTIONS"] = {

@@ -45,6 +45,7 @@ def _stop_on_signals() -> threading.Event:
 @handles_errors
 def worker(once: bool, interval: float) -> None:
     """Run background tasks (mail processing, receipts) and the periodic jobs (feeds, retries)."""
+    os.environ.setdefault("MAMORI_DB_CONN_MAX_AGE", "300")  # one process, many tasks
     setup_django()
     from django_tasks_db.management.commands.db_worker import Worker
 
