@@ -61,6 +61,21 @@ def _migrate(verbosity: int = 1) -> None:
     call_command("migrate", interactive=False, verbosity=verbosity)
 
 
+def web_address(fn: F) -> F:
+    """``--host`` and ``--port`` of the web server, defaulting from MAMORI_HOST and MAMORI_PORT."""
+    fn = click.option(
+        "--port",
+        type=int,
+        default=lambda: int(os.environ.get("MAMORI_PORT", "8000")),
+        show_default="8000 (MAMORI_PORT)",
+    )(fn)
+    return click.option(
+        "--host",
+        default=lambda: os.environ.get("MAMORI_HOST", "127.0.0.1"),
+        show_default="127.0.0.1 (MAMORI_HOST)",
+    )(fn)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="mamori")
 def cli() -> None:
@@ -110,17 +125,7 @@ def bootstrap(username: str, email: str, if_needed: bool) -> None:
 
 
 @cli.command()
-@click.option(
-    "--host",
-    default=lambda: os.environ.get("MAMORI_HOST", "127.0.0.1"),
-    show_default="127.0.0.1 (MAMORI_HOST)",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("MAMORI_PORT", "8000")),
-    show_default="8000 (MAMORI_PORT)",
-)
+@web_address
 @handles_errors
 def serve(host: str, port: int) -> None:
     """Serve the web UI and the API (ASGI, uvicorn)."""

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import click
 
 from mamori import errors
-from mamori.cli.main import _migrate, cli, handles_errors, setup_django
+from mamori.cli.main import _migrate, cli, handles_errors, setup_django, web_address
 
 log = logging.getLogger("mamori")
 
@@ -242,17 +242,7 @@ def _children(host: str, port: int) -> list[list[str]]:
 
 
 @cli.command()
-@click.option(
-    "--host",
-    default=lambda: os.environ.get("MAMORI_HOST", "127.0.0.1"),
-    show_default="127.0.0.1 (MAMORI_HOST)",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("MAMORI_PORT", "8000")),
-    show_default="8000 (MAMORI_PORT)",
-)
+@web_address
 @handles_errors
 def run(host: str, port: int) -> None:
     """Everything one machine needs, in the foreground: migrate, then the web server, the
