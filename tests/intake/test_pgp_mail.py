@@ -82,6 +82,10 @@ def test_a_pgp_encrypted_japanese_report_in_iso_2022_jp_reads_correctly(
     assert "ＡＢＣ１２３" in page
     mail_page = browser.get(f"/intake/cases/{case.tracking_id}/mail/").content.decode()
     assert "encryption: decrypted" in mail_page and "signature: valid" in mail_page
+    raw_download = browser.get(f"/intake/cases/{case.tracking_id}/mail/{inbound.pk}/raw")
+    assert raw_download["Content-Type"] == "application/octet-stream"
+    assert raw_download["Content-Disposition"].startswith("attachment")
+    assert b"".join(raw_download.streaming_content).rstrip() == raw.rstrip()
 
 
 def test_a_report_encrypted_to_a_key_we_do_not_hold_is_kept_raw_and_flagged(

@@ -188,9 +188,9 @@ def feed_add(name: str, location: str, interval: int) -> None:
 def feed_list() -> None:
     """The watched sources, when each was last read, and its last error."""
     setup_django()
-    from mamori.intake.models import FeedSource
+    from mamori.intake import monitoring
 
-    for source in FeedSource.objects.all():
+    for source in monitoring.list_sources(None):
         checked = f"{source.last_checked_at:%Y-%m-%d %H:%M}" if source.last_checked_at else "never"
         click.echo(f"{source.name}\t{source.location}\tchecked {checked}\t{source.last_error}")
 
@@ -201,10 +201,8 @@ def feed_check() -> None:
     """Read every enabled source now."""
     setup_django()
     from mamori.intake import monitoring
-    from mamori.intake.models import FeedSource
 
-    for source in FeedSource.objects.filter(enabled=True):
-        result = monitoring.check(source)
+    for result in monitoring.check_all():
         opened = ", ".join(result.cases) or "no case"
         click.echo(f"{result.source}: {result.items} items, {result.new} new, {opened}")
         if result.error:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mamori.cases import services as cases
 from mamori.errors import Conflict, PermissionDenied
 from mamori.intake import services
+from mamori.web.downloads import download
 
 
 @login_required
@@ -31,16 +32,8 @@ def held(request: HttpRequest) -> HttpResponse:
 @require_GET
 def raw(request: HttpRequest, tracking_id: str, inbound_id: int) -> FileResponse:
     inbound = services.raw_message(request.user, tracking_id, inbound_id)
-    response = FileResponse(
-        inbound.raw.open("rb"),
-        as_attachment=True,
-        filename=f"{tracking_id}-message-{inbound.pk}.eml",
-        content_type="application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    name = f"{tracking_id}-message-{inbound.pk}.eml"
+    return download(inbound.raw.open("rb"), name, "application/octet-stream")
 
 
 @login_required

@@ -45,8 +45,10 @@ class CheckResult:
     error: str = ""
 
 
-def list_sources(user: AnyUser) -> QuerySet[FeedSource]:
-    require(user, Action.CASE_VIEW_INTERNAL)
+def list_sources(user: AnyUser | None) -> QuerySet[FeedSource]:
+    """The watched sources; ``user`` is None for the operator's command line."""
+    if user is not None:
+        require(user, Action.CASE_VIEW_INTERNAL)
     return FeedSource.objects.all()
 
 
@@ -168,6 +170,11 @@ def _description(item: FeedItem) -> str:
     if item.purls:
         lines.append(f"Packages: {', '.join(item.purls)}")
     return "\n".join(lines).strip()
+
+
+def check_all() -> list[CheckResult]:
+    """Read every enabled source now (``mamori intake feed check``)."""
+    return [check(source) for source in FeedSource.objects.filter(enabled=True)]
 
 
 def check_due() -> list[CheckResult]:

@@ -29,15 +29,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from mamori.accounts.services import AnyUser
+from mamori.accounts.services import AnyUser, require
 from mamori.cases import receiving
 from mamori.cases import services as cases
 from mamori.cases.models import Case, Via
+from mamori.core.authz import Action
 from mamori.core.channels import Channel
 from mamori.core.mail import ParsedMail, header_message_id, parse
 from mamori.core.pgp import Pgp
-from mamori.errors import Conflict, NotFound
-from mamori.intake import receipts
+from mamori.errors import Conflict, InvalidInput, NotFound
+from mamori.intake import links, receipts
 from mamori.intake.models import (
     InboundChannel,
     InboundMessage,
@@ -370,8 +371,6 @@ def raw_message(user: AnyUser, tracking_id: str, inbound_id: int) -> InboundMess
 @transaction.atomic
 def release_held(user: AnyUser, tracking_id: str, inbound_id: int, *, into_thread: bool) -> None:
     """An analyst decides about a held message: into the thread (as the reporter's) or discard."""
-    from mamori.accounts.services import require
-    from mamori.core.authz import Action
 
     actor = require(user, Action.CASE_TRIAGE)
     inbound = raw_message(actor, tracking_id, inbound_id)
@@ -446,10 +445,6 @@ def submit_report(user: AnyUser, token_source: str, report: ApiReport) -> tuple[
     Internal users may name the source and the reporter they submit for. Everyone else is
     recorded as themselves, on their token's channel (coordinator, support, ...) or "api".
     """
-    from mamori.accounts.services import require
-    from mamori.core.authz import Action
-    from mamori.errors import InvalidInput
-    from mamori.intake import links
 
     actor = require(user, Action.CASE_CREATE)
     if actor.is_internal:

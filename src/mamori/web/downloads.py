@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 from django.http import FileResponse
 
 from mamori.cases.attachments import served_type
@@ -9,11 +11,15 @@ from mamori.cases.models import Attachment
 
 
 def attachment_response(attachment: Attachment) -> FileResponse:
+    return download(
+        attachment.file.open("rb"), attachment.filename, served_type(attachment.content_type)
+    )
+
+
+def download(stream: IO[bytes], filename: str, content_type: str) -> FileResponse:
+    """A stored file as a download that no browser renders or caches."""
     response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=served_type(attachment.content_type),
+        stream, as_attachment=True, filename=filename, content_type=content_type
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
