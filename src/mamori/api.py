@@ -13,6 +13,7 @@ from ninja.types import DictStrAny
 from mamori import __version__
 from mamori.accounts.api import router as accounts_router
 from mamori.accounts.services import token_for
+from mamori.assessment.api import router as assessment_router
 from mamori.cases.api import router as cases_router
 from mamori.errors import (
     AuthenticationRequired,
@@ -73,6 +74,7 @@ api = NinjaAPI(
 api.add_router("/", accounts_router)
 api.add_router("/", products_router)
 api.add_router("/", cases_router)
+api.add_router("/", assessment_router)
 api.add_router("/", intake_router)
 
 

@@ -53,12 +53,20 @@ def _prune_rate_counters() -> object:
     return ratelimit.prune()
 
 
+def _import_threat_feeds() -> object:
+    from mamori.assessment import imports
+
+    return imports.import_due()
+
+
 JOBS: tuple[Job, ...] = (
     Job("retry outgoing mail", timedelta(seconds=15), _retry_mail),
     Job("recover stored mail", timedelta(minutes=1), _recover_mail),
     Job("check public sources", timedelta(minutes=1), _check_feeds),
     Job("close unanswered requests for information", timedelta(hours=1), _close_unanswered),
     Job("prune rate counters", timedelta(hours=1), _prune_rate_counters),
+    # Each feed is fetched when its last import is older than MAMORI_THREAT_IMPORT_HOURS.
+    Job("import CISA KEV and FIRST EPSS", timedelta(minutes=30), _import_threat_feeds),
 )
 
 

@@ -71,6 +71,20 @@ class Intake:
     needs_info_close_days: int = 30
 
 
+KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+EPSS_URL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
+
+
+@dataclass(frozen=True)
+class ThreatFeeds:
+    """Where CISA KEV and FIRST EPSS come from, how often, and when EPSS raises a priority."""
+
+    kev_url: str = KEV_URL
+    epss_url: str = EPSS_URL
+    import_hours: int = 24  # 0: only on demand (``mamori assess import-kev/import-epss``)
+    epss_threshold: float = 0.1
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -87,6 +101,7 @@ class Config:
     secure_cookies: bool
     intake: Intake
     db_conn_max_age: int = 0
+    threat_feeds: ThreatFeeds = ThreatFeeds()
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -182,6 +197,30 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         secure_cookies=_flag(env, "MAMORI_SECURE_COOKIES"),
         intake=_intake(env, data_dir),
         db_conn_max_age=_nonnegative(env, "MAMORI_DB_CONN_MAX_AGE", 0),
+        threat_feeds=_threat_feeds(env),
+    )
+
+
+def _feed_url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = env.get(name, "").strip() or default
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ConfigurationError(f"{name} must be an http(s) URL, not {url!r}")
+    return url
+
+
+def _threat_feeds(env: Mapping[str, str]) -> ThreatFeeds:
+    raw = env.get("MAMORI_EPSS_THRESHOLD", "").strip() or "0.1"
+    try:
+        threshold = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"MAMORI_EPSS_THRESHOLD must be a number, not {raw!r}") from None
+    if not 0 < threshold <= 1:
+        raise ConfigurationError("MAMORI_EPSS_THRESHOLD must be a probability above 0, up to 1")
+    return ThreatFeeds(
+        kev_url=_feed_url(env, "MAMORI_KEV_URL", KEV_URL),
+        epss_url=_feed_url(env, "MAMORI_EPSS_URL", EPSS_URL),
+        import_hours=_nonnegative(env, "MAMORI_THREAT_IMPORT_HOURS", 24),
+        epss_threshold=threshold,
     )
 
 

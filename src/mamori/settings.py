@@ -22,6 +22,7 @@ MAMORI_TRACKING_PREFIX = CONFIG.tracking_prefix
 MAMORI_MAX_ATTACHMENT_BYTES = CONFIG.max_attachment_bytes
 MAMORI_MAX_BODY_BYTES = CONFIG.max_body_bytes
 MAMORI_INTAKE = CONFIG.intake
+MAMORI_THREAT_FEEDS = CONFIG.threat_feeds
 
 INSTALLED_APPS = [
     # Mamori first, so its templates (login, password change) win over the admin's.
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "mamori.accounts",
     "mamori.products",
     "mamori.cases",
+    "mamori.assessment",
     "mamori.intake",
     "django_tasks",
     "django_tasks_db",

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.http import FileResponse, HttpRequest
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
+from pydantic import ConfigDict
 
 from mamori.cases import services
 from mamori.cases.models import Case, Message
@@ -27,13 +28,14 @@ class CaseIn(Schema):
 
 
 class CaseUpdate(Schema):
+    # Unknown fields are refused, not ignored: the rating moved to /api/cases/{id}/assessment.
+    model_config = ConfigDict(extra="forbid")
+
     title: str | None = Field(None, min_length=1, max_length=300)
     description: str | None = Field(None, max_length=services.MAX_TEXT)
     products: list[str] | None = None
     owning_team: str | None = Field(None, max_length=63)
     assignee: str | None = Field(None, max_length=150)
-    cvss_vector: str | None = Field(None, max_length=300)
-    severity: str | None = Field(None, max_length=16)
     reporter_name: str | None = Field(None, max_length=200)
     reporter_email: str | None = Field(None, max_length=254)
     reporter_organisation: str | None = Field(None, max_length=200)
@@ -63,10 +65,10 @@ class CaseOut(Schema):
     products: list[str]
     owning_team: str | None
     assignee: str | None
-    cvss_vector: str
     cvss_score: Decimal | None
     severity: str
     priority: int
+    priority_score: float
     rework_count: int
     duplicate_of: str | None
     bug_reference: str
@@ -171,10 +173,10 @@ def _case(case: Case, internal: bool) -> CaseOut | ReporterCaseOut:
         products=sorted(p.slug for p in case.products.all()),
         owning_team=case.owning_team.slug if case.owning_team else None,
         assignee=case.assignee.username if case.assignee else None,
-        cvss_vector=case.cvss_vector,
         cvss_score=case.cvss_score,
         severity=case.severity,
         priority=case.priority,
+        priority_score=case.priority_score,
         rework_count=case.rework_count,
         duplicate_of=case.duplicate_of.tracking_id if case.duplicate_of else None,
         bug_reference=case.bug_reference,

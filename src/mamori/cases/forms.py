@@ -55,10 +55,6 @@ class EditForm(forms.Form):
     products = forms.MultipleChoiceField(required=False)
     owning_team = forms.ChoiceField(required=False)
     assignee = forms.ChoiceField(required=False)
-    cvss_vector = forms.CharField(max_length=300, required=False, label="CVSS vector")
-    severity = forms.ChoiceField(
-        required=False, choices=[("", "—"), *[(s.value, s.label) for s in Severity]]
-    )
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from mamori.core.channels import Channel
+from mamori.core.priority import UNASSESSED
 from mamori.core.rating import Severity
 from mamori.core.workflow import Flag, State
 
@@ -72,12 +73,14 @@ class Case(models.Model):
     build_reference = models.CharField(max_length=300, blank=True)
     release_reference = models.CharField(max_length=300, blank=True)
 
-    cvss_vector = models.CharField(max_length=300, blank=True)
+    # Summaries of the assessment, kept here for lists and the queue's order; only the assessment
+    # app writes them (``record_rating``). The full rating lives in ``assessment``.
     cvss_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     severity = models.CharField(
         max_length=16, blank=True, choices=[(s.value, s.label) for s in Severity]
     )
-    priority = models.PositiveSmallIntegerField(default=5, db_index=True)
+    priority = models.PositiveSmallIntegerField(default=UNASSESSED, db_index=True)  # P1..P5
+    priority_score = models.FloatField(default=0.0)  # order within a level, higher first
 
     # Coordinated-disclosure flags: the time each became true (DESIGN.md §2).
     vendor_aware_at = models.DateTimeField(null=True, blank=True)

@@ -13,11 +13,13 @@ from decimal import Decimal
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case as Case_When
 from django.utils import timezone
 
 from mamori.accounts.models import User
 from mamori.accounts.services import AnyUser, can, require, role_of
+from mamori.cases import gates
 from mamori.cases.attachments import store_attachments
 from mamori.cases.audit import AuditLog
 from mamori.cases.duplicates import rank_later
@@ -32,10 +34,10 @@ from mamori.cases.models import (
     Via,
 )
 from mamori.cases.numbering import next_tracking_id
-from mamori.cases.signals import message_for_reporter
+from mamori.cases.signals import flag_raised, message_for_reporter
 from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
 from mamori.core.channels import Channel
-from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
+from mamori.core.priority import Priority
 from mamori.core.similarity import Candidate
 from mamori.core.tracking import TrackingId
 from mamori.core.workflow import (
@@ -97,6 +99,15 @@ def _locked(user: AnyUser, tracking_id: str) -> Case:
     return Case.objects.select_for_update().get(pk=pk)
 
 
+def lock_case(user: AnyUser, tracking_id: str) -> Case:
+    """For other apps' services that change a case: the case, if ``user`` may see it and is
+    internal, locked for the rest of the transaction."""
+    case = _locked(user, tracking_id)
+    if not is_internal(user):
+        raise NotFound(f"no case {tracking_id[:40]!r}")
+    return case
+
+
 def is_internal(user: AnyUser) -> bool:
     return can(user, Action.CASE_VIEW_INTERNAL)
 
@@ -124,8 +135,6 @@ class CaseChanges:
     products: tuple[str, ...] | None = None
     owning_team: str | None = None  # team slug, "" to clear
     assignee: str | None = None  # username, "" to clear
-    cvss_vector: str | None = None  # "" to clear
-    severity: str | None = None  # "" to clear
     reporter_name: str | None = None
     reporter_email: str | None = None
     reporter_organisation: str | None = None
@@ -234,16 +243,6 @@ def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
             new = clean_text(value, name, limit, required=name == "title")
             log.change(name, getattr(case, name), new)
             setattr(case, name, new)
-    if changes.cvss_vector is not None:
-        score = parse_cvss(changes.cvss_vector) if changes.cvss_vector.strip() else None
-        log.change("cvss_vector", case.cvss_vector, score.vector if score else "")
-        case.cvss_vector = score.vector if score else ""
-        case.cvss_score = Decimal(str(score.base_score)) if score else None
-    if changes.severity is not None:
-        severity = _severity(changes.severity)
-        log.change("severity", case.severity, severity.value if severity else "")
-        case.severity = severity.value if severity else ""
-        case.priority = severity.rank if severity else UNRATED_RANK
     if changes.owning_team is not None:
         team = catalogue.resolve_team(changes.owning_team) if changes.owning_team else None
         log.change("owning_team", getattr(case.owning_team, "slug", ""), getattr(team, "slug", ""))
@@ -261,28 +260,51 @@ def update_case(user: AnyUser, tracking_id: str, changes: CaseChanges) -> Case:
     return case
 
 
-def _severity(value: str) -> Severity | None:
-    if not value.strip():
-        return None
-    try:
-        return Severity(value.strip().lower())
-    except ValueError:
-        allowed = ", ".join(s.value for s in Severity)
-        raise InvalidInput(f"must be one of {allowed}", field="severity") from None
+def record_rating(
+    case: Case,
+    *,
+    severity: str,
+    cvss_score: Decimal | None,
+    priority: Priority,
+    log: AuditLog,
+) -> None:
+    """Keep the case's summary of its assessment current: for the assessment app only, which has
+    authorised the change and audits its own fields; the summary's changes are audited here."""
+    log.change("severity", case.severity, severity)
+    log.change("priority", f"P{case.priority}", priority.label)
+    case.severity = severity
+    case.cvss_score = cvss_score
+    case.priority = priority.level
+    case.priority_score = priority.score
+    case.save(update_fields=["severity", "cvss_score", "priority", "priority_score", "updated_at"])
+
+
+def raise_flag(case: Case, flag: Flag, at: datetime, log: AuditLog) -> bool:
+    """Make ``flag`` true since ``at``, or since earlier than recorded: for other apps' services,
+    which have authorised the change (the assessment's public facts set P, X and A)."""
+    name = FLAG_FIELDS[flag]
+    current = getattr(case, name)
+    if current is not None and current <= at:
+        return False
+    setattr(case, name, at)
+    case.save(update_fields=[name, "updated_at"])
+    log.add("flag", flag.value, current.isoformat() if current else "", at.isoformat())
+    return True
 
 
 # The workflow --------------------------------------------------------------------------------
 
 
 def facts(case: Case) -> CaseFacts:
-    return CaseFacts(
-        state=case.state_enum,
-        product_count=case.products.count(),
-        cvss_vector=case.cvss_vector,
-        severity=case.severity,
-        owning_team=str(case.owning_team_id or ""),
-        assignee=str(case.assignee_id or ""),
-    )
+    """What the gates see: the case's own fields and what other apps contribute (``gates``)."""
+    base: dict[str, object] = {
+        "state": case.state_enum,
+        "product_count": case.products.count(),
+        "severity": case.severity,
+        "owning_team": str(case.owning_team_id or ""),
+        "assignee": str(case.assignee_id or ""),
+    }
+    return CaseFacts(**(base | gates.contributed(case)))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -305,7 +327,10 @@ def step_options(user: AnyUser, case: Case) -> list[StepOption]:
         lacking = [r for r in step.missing(snapshot, StepInput()) if r.key not in step.inputs]
         options.append(
             StepOption(
-                step, allows(role, step.action), tuple(r.message for r in lacking), step.inputs
+                step,
+                allows(role, step.action),
+                tuple(r.describe(snapshot) for r in lacking),
+                step.inputs,
             )
         )
     return options
@@ -422,6 +447,7 @@ def set_flag(user: AnyUser, tracking_id: str, flag: str, at: datetime | None = N
     log = AuditLog(case, actor, now)
     log.add("flag", which.value, "", when.isoformat())
     log.save()
+    flag_raised.send(sender=Case, case=case, flag=which, actor=actor)
     return case
 
 
@@ -494,7 +520,8 @@ class QueueFilter:
 
 
 def queue(user: AnyUser, filters: QueueFilter = QueueFilter()) -> QuerySet[Case]:
-    """Cases for a list: by priority, then age (oldest first).
+    """Cases for a list, in the documented priority order (``mamori.core.priority``): level,
+    overdue first response, score, then age (oldest first).
 
     External users get their own cases, newest first, whatever their state: every filter and the
     priority order would reveal internal fields, so filters are refused for them.
@@ -522,8 +549,24 @@ def queue(user: AnyUser, filters: QueueFilter = QueueFilter()) -> QuerySet[Case]
     return (
         cases.select_related("owning_team", "assignee")
         .prefetch_related("products")
-        .order_by("priority", "created_at", "pk")
+        .annotate(overdue=_overdue(timezone.now()))
+        .order_by("priority", "-overdue", "-priority_score", "created_at", "pk")
         .distinct()
+    )
+
+
+def _overdue(now: datetime) -> Case_When:
+    """``Case.sla_overdue`` in SQL, so the queue can put overdue cases first within a level."""
+    owing = [state.value for state in State if state.owes_response]
+    return Case_When(
+        When(
+            first_response_at__isnull=True,
+            first_response_due_at__lt=now,
+            state__in=owing,
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
     )
 
 

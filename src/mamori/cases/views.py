@@ -106,8 +106,6 @@ def detail(request: HttpRequest, tracking_id: str) -> HttpResponse:
                 "products": [p.slug for p in case.products.all()],
                 "owning_team": case.owning_team.slug if case.owning_team else "",
                 "assignee": case.assignee.username if case.assignee else "",
-                "cvss_vector": case.cvss_vector,
-                "severity": case.severity,
             },
             products=_product_choices(request),
             teams=[(t.slug, t.name) for t in catalogue.list_teams(request.user)],

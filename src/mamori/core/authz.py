@@ -39,6 +39,9 @@ class Action(StrEnum):
     CASE_SET_FLAG = "case.set_flag"
     MESSAGE_POST = "message.post"  # the thread with the reporter
     NOTE_POST = "note.post"  # internal notes
+    ASSESSMENT_EDIT = "assessment.edit"  # CVSS, impact, severity override, exploitation, SSVC
+    MATRIX_EDIT = "matrix.edit"  # affected matrix and variant checks (engineers: own products)
+    THREAT_IMPORT = "threat.import"  # CISA KEV and FIRST EPSS imports
     CATALOGUE_VIEW = "catalogue.view"
     CATALOGUE_MANAGE = "catalogue.manage"
     USER_MANAGE = "user.manage"
@@ -65,9 +68,12 @@ GRANTS: Mapping[Role, frozenset[Action]] = {
         Action.MESSAGE_POST,
         Action.NOTE_POST,
         Action.CATALOGUE_MANAGE,
+        Action.ASSESSMENT_EDIT,
+        Action.MATRIX_EDIT,
+        Action.THREAT_IMPORT,
     },
     Role.PRODUCT_ENGINEER: _INTERNAL_READ
-    | {Action.CASE_EDIT, Action.CASE_DEVELOP, Action.NOTE_POST},
+    | {Action.CASE_EDIT, Action.CASE_DEVELOP, Action.NOTE_POST, Action.MATRIX_EDIT},
     Role.RELEASE_MANAGER: _INTERNAL_READ
     | {Action.CASE_RELEASE, Action.CASE_CLOSE, Action.CASE_SET_FLAG, Action.NOTE_POST},
     Role.AUDITOR: _INTERNAL_READ,

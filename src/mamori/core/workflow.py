@@ -121,6 +121,8 @@ class CaseFacts:
     severity: str = ""
     owning_team: str = ""
     assignee: str = ""
+    # Supported versions of the reported products with no answer in the affected matrix yet.
+    open_investigations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ class Requirement:
     key: str
     message: str
     met: Callable[[CaseFacts, StepInput], bool]
+    detail: Callable[[CaseFacts], str] | None = None  # what exactly is missing, if it helps
+
+    def describe(self, facts: CaseFacts) -> str:
+        return f"{self.message} ({self.detail(facts)})" if self.detail else self.message
 
 
 def _reason(message: str) -> Requirement:
@@ -150,6 +156,20 @@ CVSS = Requirement("cvss_vector", "a CVSS vector", lambda f, _i: bool(f.cvss_vec
 SEVERITY = Requirement("severity", "a severity rating", lambda f, _i: bool(f.severity))
 TEAM = Requirement("owning_team", "an owning product team", lambda f, _i: bool(f.owning_team))
 ASSIGNEE = Requirement("assignee", "an assignee", lambda f, _i: bool(f.assignee))
+MATRIX = Requirement(
+    "matrix",
+    "no supported version of the reported product left under investigation in the affected matrix",
+    lambda f, _i: not f.open_investigations,
+    lambda f: (
+        "still: "
+        + ", ".join(f.open_investigations[:10])
+        + (
+            f" and {len(f.open_investigations) - 10} more"
+            if len(f.open_investigations) > 10
+            else ""
+        )
+    ),
+)
 ORIGINAL = Requirement(
     "duplicate_of", "the original case it duplicates", lambda _f, i: bool(i.duplicate_of.strip())
 )
@@ -245,7 +265,7 @@ STEPS: tuple[Step, ...] = (
         State.IN_DEVELOPMENT,
         Action.CASE_TRIAGE,
         "Hand to the product team",
-        (TEAM,),
+        (TEAM, MATRIX),
     ),
     Step(
         State.IN_DEVELOPMENT,
@@ -305,5 +325,5 @@ def check_step(facts: CaseFacts, target: State, given: StepInput) -> Step:
     step = find_step(facts.state, target)
     missing = step.missing(facts, given)
     if missing:
-        raise GateRefused(target.value, [req.message for req in missing])
+        raise GateRefused(target.value, [req.describe(facts) for req in missing])
     return step

@@ -277,3 +277,36 @@ def product_terms() -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         )
         for product in Product.objects.prefetch_related("aliases", "components").order_by("slug")
     ]
+
+
+def versions_of(products: Iterable[Product]) -> list[ProductVersion]:
+    """Every version of ``products``, for other apps (the affected matrix)."""
+    return list(
+        ProductVersion.objects.filter(product__in=list(products))
+        .select_related("product")
+        .order_by("product__name", "name")
+    )
+
+
+def resolve_version(product_slug: str, version_name: str) -> ProductVersion:
+    """A version by product slug and name, for other apps; unknown ones are an input error."""
+    version = (
+        ProductVersion.objects.select_related("product")
+        .filter(product__slug=product_slug.strip(), name=version_name.strip())
+        .first()
+    )
+    if version is None:
+        raise InvalidInput(
+            f"no version {version_name[:100]!r} of product {product_slug[:63]!r}", field="version"
+        )
+    return version
+
+
+def resolve_product(slug: str) -> Product:
+    """A product by slug, for other apps; an unknown slug is an input error."""
+    return resolve_products([slug.strip()])[0]
+
+
+def product_ids_of(user: AnyUser) -> set[int]:
+    """The products of the teams ``user`` belongs to."""
+    return set(Product.objects.filter(teams__in=team_ids_of(user)).values_list("pk", flat=True))
