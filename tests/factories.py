@@ -39,3 +39,40 @@ def product(admin: User, slug: str = "", teams: tuple[str, ...] = ()) -> str:
 def case(actor: User, title: str = "Overflow in parser", **draft: object) -> str:
     made = cases.create_case(actor, cases.CaseDraft(title=title, **draft))  # type: ignore[arg-type]
     return made.tracking_id
+
+
+# Impact fields that the severity rules (mamori.core.severity) rate at each level.
+IMPACT_FOR = {
+    "critical": {"impact": "code_execution"},
+    "important": {"impact": "information_disclosure"},
+    "moderate": {"impact": "spoofing"},
+    "low": {"impact": "information_disclosure", "minimal_impact": True},
+}
+VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+
+
+def rate(actor: User, tracking_id: str, severity: str = "important", vector: str = VECTOR) -> None:
+    """Rate a case the way an analyst does: a CVSS vector and impact fields that the documented
+    rules turn into ``severity``."""
+    from mamori.assessment import services as assessment
+
+    slot = "cvss_v4" if vector.startswith("CVSS:4.0/") else "cvss_v3"
+    changes = assessment.RatingChanges(**{slot: vector}, impact=IMPACT_FOR[severity])
+    assessment.update_rating(actor, tracking_id, changes)
+
+
+def settle_matrix(actor: User, tracking_id: str, status: str = "affected") -> None:
+    """Answer every version of the case's products in the affected matrix."""
+    from mamori.assessment import services as assessment
+
+    for line in assessment.matrix(actor, tracking_id):
+        extra = {"resolution": "fix"} if status == "affected" else {}
+        if status == "not_affected":
+            extra = {"justification": "vulnerable_code_not_present"}
+        assessment.set_matrix_row(
+            actor,
+            tracking_id,
+            line.product_slug,
+            line.version_name,
+            assessment.RowChanges(status=status, **extra),
+        )

@@ -117,6 +117,7 @@ def read(response) -> bytes:
 
 CASE = "/api/cases/{case}"
 STEP = "/api/cases/{case}/transitions"
+ASSESSMENT = "/api/cases/{case}/assessment"
 
 MISSING = [
     ("post", "/api/cases", {}, "title"),
@@ -147,7 +148,9 @@ WRONG_TYPE = [
     ("post", "/api/cases", {"title": "x", "products": "portal"}, "products"),
     ("post", "/api/cases", {"title": "x", "products": [7]}, "products.0"),
     ("post", "/api/cases", {"title": "x", "source": "carrier-pigeon"}, "source"),
-    ("patch", CASE, {"severity": 3}, "severity"),
+    ("patch", ASSESSMENT, {"severity_override": 3}, "severity_override"),
+    ("patch", ASSESSMENT, {"impact": "code_execution"}, "impact"),
+    ("patch", ASSESSMENT, {"cves": "CVE-2024-0001"}, "cves"),
     ("patch", CASE, {"products": {"portal": True}}, "products"),
     ("post", STEP, {"target": ["triage"]}, "target"),
     ("post", STEP, {"target": "triage", "reason": 5}, "reason"),
@@ -201,8 +204,9 @@ TOO_LONG = [
     ("patch", CASE, {"description": "d" * (MAX_TEXT + 1)}, "description"),
     ("patch", CASE, {"owning_team": "t" * 64}, "owning_team"),
     ("patch", CASE, {"assignee": "a" * 151}, "assignee"),
-    ("patch", CASE, {"cvss_vector": "C" * 301}, "cvss_vector"),
-    ("patch", CASE, {"severity": "s" * 17}, "severity"),
+    ("patch", ASSESSMENT, {"cvss_v3": "C" * 301}, "cvss_v3"),
+    ("patch", ASSESSMENT, {"cvss_v4": "C" * 401}, "cvss_v4"),
+    ("patch", ASSESSMENT, {"severity_override": "s" * 17}, "severity_override"),
     ("post", STEP, {"target": "t" * 33}, "target"),
     ("post", STEP, {"target": "triage", "reason": "r" * (MAX_TEXT + 1)}, "reason"),
     ("post", STEP, {"target": "duplicate", "duplicate_of": "M" * 41}, "duplicate_of"),
@@ -238,8 +242,14 @@ TOO_LONG = [
 
 #: Values the schema lets through and the services refuse.
 REFUSED_BY_SERVICES = [
-    ("patch", CASE, {"severity": "urgent"}, "severity"),
-    ("patch", CASE, {"cvss_vector": "CVSS:3.1/AV:Q"}, "cvss_vector"),
+    (
+        "patch",
+        ASSESSMENT,
+        {"severity_override": "urgent", "override_reason": "r"},
+        "severity_override",
+    ),
+    ("patch", ASSESSMENT, {"cvss_v3": "CVSS:3.1/AV:Q"}, "cvss_v3"),
+    ("patch", ASSESSMENT, {"cvss_v4": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}, "cvss_v4"),
     ("patch", CASE, {"owning_team": "no-such-team"}, "owning_team"),
     ("patch", CASE, {"assignee": "nobody"}, "assignee"),
     ("patch", CASE, {"products": ["no-such-product"]}, "products"),
@@ -619,7 +629,7 @@ UI_POSTS = [
     ("/cases/{case}/message", {"body": "forged"}),
     ("/cases/{case}/note", {"body": "forged"}),
     ("/cases/{case}/flag", {"flag": "X"}),
-    ("/cases/{case}/edit", {"title": "forged", "severity": "low"}),
+    ("/cases/{case}/edit", {"title": "forged"}),
     ("/catalogue/", {"slug": "forged", "name": "Forged"}),
     ("/catalogue/teams/", {"slug": "forged", "name": "Forged"}),
     ("/catalogue/portal/versions", {"name": "9.9", "support_status": "supported"}),
@@ -689,8 +699,8 @@ def test_a_product_with_one_unknown_team_is_not_created(
 @pytest.mark.parametrize(
     "changes",
     [
-        {"title": "Renamed", "severity": "urgent"},
-        {"title": "Renamed", "cvss_vector": "garbage"},
+        {"title": "Renamed", "severity": "low"},  # the rating moved to the assessment
+        {"title": "Renamed", "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"},
         {"title": "Renamed", "products": ["no-such-product"]},
         {"title": "Renamed", "assignee": "nobody"},
     ],

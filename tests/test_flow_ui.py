@@ -130,10 +130,11 @@ def test_queue_orders_by_priority_then_age_and_filters(admin) -> None:
     low = factories.case(admin, "low one")
     critical = factories.case(admin, "critical one", products=("portal",))
     unrated = factories.case(admin, "unrated one")
-    cases.update_case(admin, low, cases.CaseChanges(severity="low"))
-    cases.update_case(admin, critical, cases.CaseChanges(severity="critical"))
+    factories.rate(admin, low, "low")
+    factories.rate(admin, critical, "critical")
     ordered = [c.tracking_id for c in cases.queue(admin)]
-    assert ordered == [critical, low, unrated]
+    # Critical is P2, an unrated case is treated as Important (P3), Low is P5.
+    assert ordered == [critical, unrated, low]
 
     browser = Client()
     browser.force_login(admin)

@@ -48,9 +48,8 @@ def case_at(admin: User, state: str) -> str:
             _change(admin, tracking_id, assignee=admin.username)
         elif target == "confirmed":
             product = factories.product(admin)
-            _change(
-                admin, tracking_id, products=(product,), cvss_vector=VECTOR, severity="critical"
-            )
+            _change(admin, tracking_id, products=(product,))
+            factories.rate(admin, tracking_id, "critical", VECTOR)
         elif target == "in_development":
             _change(admin, tracking_id, owning_team=factories.team(admin))
         _move(admin, tracking_id, target, build_reference="build-0")
@@ -135,8 +134,8 @@ def test_confirming_with_a_product_only_lists_the_rest(admin: User, api: Client)
     assert snapshot(admin, tracking_id) == before
 
     patched = api.patch(
-        f"/api/cases/{tracking_id}",
-        {"cvss_vector": VECTOR, "severity": "important"},
+        f"/api/cases/{tracking_id}/assessment",
+        {"cvss_v3": VECTOR, "impact": {"impact": "information_disclosure"}},
         content_type="application/json",
     )
     assert patched.status_code == 200

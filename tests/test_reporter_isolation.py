@@ -43,8 +43,8 @@ INTERNAL_KEYS = {
     "products",
     "owning_team",
     "assignee",
-    "cvss_vector",
     "cvss_score",
+    "priority_score",
     "severity",
     "priority",
     "rework_count",
@@ -95,10 +95,9 @@ def scene(admin, analyst) -> Scene:
             products=(product,),
             owning_team=team,
             assignee=assignee.username,
-            cvss_vector=CVSS,
-            severity="critical",
         ),
     )
+    factories.rate(admin, case_a, "critical", CVSS)
     services.transition(admin, case_a, State.TRIAGE.value, StepInput())
     services.transition(admin, case_a, State.REPRODUCING.value, StepInput())
 
@@ -517,8 +516,8 @@ def test_reporter_case_order_does_not_reveal_severity(scene, api_for, client_for
         return [t for t in listed if t in (older, newer)], [t for t in shown if t in (older, newer)]
 
     before = order()
-    services.update_case(scene.admin, newer, services.CaseChanges(severity="critical"))
-    services.update_case(scene.admin, older, services.CaseChanges(severity="low"))
+    factories.rate(scene.admin, newer, "critical")
+    factories.rate(scene.admin, older, "low")
     after = order()
 
     assert before == ([newer, older], [newer, older])  # newest first
@@ -560,9 +559,8 @@ def test_reporter_views_do_not_change_with_internal_only_changes(scene, api_for,
 
     before = views()
     services.post_message(scene.analyst, scene.case_a, "another internal note", internal_note=True)
-    services.update_case(
-        scene.admin, scene.case_a, services.CaseChanges(severity="low", assignee="")
-    )
+    factories.rate(scene.admin, scene.case_a, "low")
+    services.update_case(scene.admin, scene.case_a, services.CaseChanges(assignee=""))
     services.transition(scene.admin, scene.case_a, State.CONFIRMED.value, StepInput())
     after = views()
 

@@ -51,6 +51,9 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "catalogue.view",
         "catalogue.manage",
         "user.manage",
+        "assessment.edit",
+        "matrix.edit",
+        "threat.import",
     },
     ANALYST: {
         "case.create",
@@ -64,6 +67,9 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "note.post",
         "catalogue.view",
         "catalogue.manage",
+        "assessment.edit",
+        "matrix.edit",
+        "threat.import",
     },
     ENGINEER: {
         "case.view_internal",
@@ -71,6 +77,7 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "case.develop",
         "note.post",
         "catalogue.view",
+        "matrix.edit",
     },
     RELEASE: {
         "case.view_internal",
@@ -164,10 +171,9 @@ class World:
                 products=(self.product,),
                 owning_team=self.team,
                 assignee=self.users[ANALYST].username,
-                cvss_vector=CVSS,
-                severity="important",
             ),
         )
+        factories.rate(self.admin, tracking_id, "important", CVSS)
         current = State.RECEIVED
         for target, given in PATH:
             if current is state:

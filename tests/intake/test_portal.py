@@ -362,8 +362,9 @@ def reported(db, limits, admin) -> tuple[Visitor, Case, str]:
     services.update_case(
         admin,
         case.tracking_id,
-        services.CaseChanges(owning_team=TEAM, assignee=ASSIGNEE, severity="critical"),
+        services.CaseChanges(owning_team=TEAM, assignee=ASSIGNEE),
     )
+    factories.rate(admin, case.tracking_id, "critical")
     services.transition(admin, case.tracking_id, State.TRIAGE.value, StepInput())
     services.post_message(
         admin,

@@ -547,7 +547,9 @@ def queue(user: AnyUser, filters: QueueFilter = QueueFilter()) -> QuerySet[Case]
     if filters.severity:
         cases = cases.filter(severity=filters.severity)
     return (
-        cases.select_related("owning_team", "assignee")
+        # The assessment (another app's model, reached by its reverse relation) carries each
+        # row's priority reasons, which the queue shows.
+        cases.select_related("owning_team", "assignee", "assessment")
         .prefetch_related("products")
         .annotate(overdue=_overdue(timezone.now()))
         .order_by("priority", "-overdue", "-priority_score", "created_at", "pk")
