@@ -467,7 +467,7 @@ def update_rating(user: AnyUser, tracking_id: str, changes: RatingChanges) -> As
     if problems:
         raise InvalidInput(problems)
     a.save()
-    refresh(case, log)
+    a = refresh(case, log)
     log.save()
     return _view(actor, case, a)
 
@@ -514,7 +514,7 @@ def record_fact(
     a.save()
     if on is not None:
         cases.raise_flag(case, which.flag, _start_of(on), log)
-    refresh(case, log)
+    a = refresh(case, log)
     log.save()
     return _view(actor, case, a)
 
