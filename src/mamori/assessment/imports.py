@@ -74,7 +74,8 @@ def _store(kind: str, data: bytes, source: str, by: str) -> tuple[ThreatImport, 
 
 def _refuse(record: ThreatImport, error: InvalidInput) -> InvalidInput:
     record.outcome = f"refused: {error.message}"
-    record.save(update_fields=["outcome"])
+    record.warnings = [[name, problem] for name, problem in error.problems.items()]
+    record.save(update_fields=["outcome", "warnings"])
     return error
 
 
@@ -82,7 +83,7 @@ def _again(record: ThreatImport) -> ImportResult:
     record.last_seen_at = timezone.now()
     record.save(update_fields=["last_seen_at"])
     if record.outcome.startswith("refused: "):
-        raise InvalidInput(record.outcome.removeprefix("refused: "), field=record.kind)
+        raise InvalidInput({str(name): str(problem) for name, problem in record.warnings})
     return ImportResult(
         record.kind,
         record.version,
