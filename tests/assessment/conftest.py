@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import gzip
-from datetime import date
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import pytest

@@ -168,13 +168,13 @@ def test_only_analysts_and_administrators_import(admin) -> None:
 @pytest.fixture
 def feed_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real HTTP server serving ``tmp_path``."""
+
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object) -> None:
             super().__init__(*args, directory=str(tmp_path))  # type: ignore[arg-type]
 
         def log_message(self, *args: object) -> None:
             pass
-
 
     class Quiet(http.server.ThreadingHTTPServer):
         def handle_error(self, request: object, client_address: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from mamori.assessment import imports, services
@@ -323,11 +323,11 @@ class VariantIn(Strict):
 
 
 @router.post("/cases/{tracking_id}/variants", response={201: VariantOut})
-def add_variant(request: HttpRequest, tracking_id: str, body: VariantIn) -> tuple[int, VariantOut]:
+def add_variant(request: HttpRequest, tracking_id: str, body: VariantIn) -> Status:
     check = services.add_variant_check(
         request.user, tracking_id, body.product, body.version, body.why
     )
-    return 201, _variant(check)
+    return Status(201, _variant(check))
 
 
 class VariantResultIn(Strict):
