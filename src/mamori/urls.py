@@ -8,7 +8,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("mamori.accounts.urls")),
     path("catalogue/", include("mamori.products.urls")),
+    # Before the cases app: its "<tracking_id>/" route must not take the assessment's pages.
+    path("cases/", include("mamori.assessment.urls")),
     path("cases/", include("mamori.cases.urls")),
+    path("threat-intel/", include("mamori.assessment.threat_intel_urls")),
     path("report/", include("mamori.intake.urls", namespace="report")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("intake/", include("mamori.intake.mail_urls")),

@@ -323,7 +323,7 @@ class VariantIn(Strict):
 
 
 @router.post("/cases/{tracking_id}/variants", response={201: VariantOut})
-def add_variant(request: HttpRequest, tracking_id: str, body: VariantIn) -> Status:
+def add_variant(request: HttpRequest, tracking_id: str, body: VariantIn) -> Status[VariantOut]:
     check = services.add_variant_check(
         request.user, tracking_id, body.product, body.version, body.why
     )

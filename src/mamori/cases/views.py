@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from mamori.accounts.services import internal_users
+from mamori.assessment import services as assessment
 from mamori.cases import forms, services
 from mamori.core.channels import Channel
 from mamori.core.workflow import StepInput
@@ -112,6 +113,7 @@ def detail(request: HttpRequest, tracking_id: str) -> HttpResponse:
             people=[(u.username, str(u)) for u in internal_users()],
         )
         context["flag_form"] = forms.FlagForm()
+        context["assessment"] = assessment.view(request.user, tracking_id)
         if case.state in DUPLICATE_CHECK_STATES:
             context["candidates"] = services.duplicate_candidates(request.user, tracking_id)
     return render(request, "cases/detail.html", context)
