@@ -74,7 +74,7 @@ def _store(kind: str, data: bytes, source: str, by: str) -> tuple[ThreatImport, 
 
 def _refuse(record: ThreatImport, error: InvalidInput) -> InvalidInput:
     record.outcome = f"refused: {error.message}"
-    record.problems = error.problems
+    record.problems = [[name, problem] for name, problem in error.problems.items()]
     record.save(update_fields=["outcome", "problems"])
     return error
 
@@ -83,7 +83,7 @@ def _again(record: ThreatImport) -> ImportResult:
     record.last_seen_at = timezone.now()
     record.save(update_fields=["last_seen_at"])
     if record.outcome.startswith("refused: "):
-        raise InvalidInput({str(k): str(v) for k, v in record.problems.items()})
+        raise InvalidInput({str(name): str(problem) for name, problem in record.problems})
     return ImportResult(
         record.kind,
         record.version,

@@ -183,7 +183,8 @@ class ThreatImport(models.Model):
     published = models.DateTimeField(null=True, blank=True)  # dateReleased / score_date
     entries = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
-    problems = models.JSONField(default=dict, blank=True)  # why a refused file was refused
+    # Why a refused file was refused: [field, problem] pairs, in order (jsonb reorders objects).
+    problems = models.JSONField(default=list, blank=True)
     outcome = models.TextField(blank=True)
     imported_by = models.CharField(max_length=200)
     imported_at = models.DateTimeField(default=timezone.now)

@@ -269,7 +269,7 @@ class Migration(migrations.Migration):
                 ("published", models.DateTimeField(blank=True, null=True)),
                 ("entries", models.PositiveIntegerField(default=0)),
                 ("warnings", models.JSONField(blank=True, default=list)),
-                ("problems", models.JSONField(blank=True, default=dict)),
+                ("problems", models.JSONField(blank=True, default=list)),
                 ("outcome", models.TextField(blank=True)),
                 ("imported_by", models.CharField(max_length=200)),
                 ("imported_at", models.DateTimeField(default=django.utils.timezone.now)),
