@@ -211,9 +211,12 @@ def test_a_bad_public_fact_is_refused(admin, world, fact, on, source, field) -> 
     ],
 )
 def test_an_ssvc_input_outside_the_table_is_refused(admin, world, point, value) -> None:
-    with pytest.raises(InvalidInput):
+    assessment.update_rating(admin, world["case"], rating(ssvc=SSVC_ALL))
+    before = Assessment.objects.values().get(case__tracking_id=world["case"])
+    with pytest.raises(InvalidInput) as refused:
         assessment.update_rating(admin, world["case"], rating(ssvc={point: value}))
-    assert Assessment.objects.filter(case__tracking_id=world["case"], urgency="").count() <= 1
+    assert set(refused.value.problems) == {point if point in SSVC_ALL else "ssvc"}
+    assert Assessment.objects.values().get(case__tracking_id=world["case"]) == before
 
 
 # KEV and EPSS raise the priority -----------------------------------------------------------

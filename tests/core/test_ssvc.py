@@ -417,3 +417,15 @@ def test_a_value_missing_from_a_decision_point_refuses_to_load(table_dir: Path) 
     _edit(table_dir, PSI_JSON, drop_catastrophic)
     with pytest.raises(ConfigurationError, match="no value for catastrophic"):
         ssvc._load_tables(table_dir)
+
+
+def test_parse_some_checks_only_the_inputs_given() -> None:
+    from mamori.core.ssvc import parse_some
+
+    assert parse_some({"automatable": "Y", "safety_impact": "  "}) == {
+        "automatable": "yes",
+        "safety_impact": "",
+    }
+    with pytest.raises(InvalidInput) as refused:
+        parse_some({"automatable": "maybe", "value_density": 3, "technical_impact": "total"})
+    assert set(refused.value.problems) == {"automatable", "value_density"}

@@ -14,7 +14,7 @@ everyone internal who can see the case reads it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -64,6 +64,7 @@ from mamori.core.ssvc import (
     SupplierDecision,
     Urgency,
     parse_inputs,
+    parse_some,
     supplier_decision,
 )
 from mamori.errors import InvalidInput, NotFound, PermissionDenied
@@ -331,40 +332,13 @@ def _cve_ids(values: Iterable[str]) -> list[str]:
     return found
 
 
-def _ssvc(values: Mapping[str, str]) -> dict[str, str]:
+def _ssvc(values: Mapping[str, object]) -> dict[str, str]:
     """The given decision points, each checked against the table's values ("" clears one).
     Exploitation is not among them: it is read from the public facts."""
     unknown = set(values) - set(SSVC_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown decision points: {', '.join(sorted(unknown))}", field="ssvc")
-    found: dict[str, str] = {}
-    problems: dict[str, str] = {}
-    for name, raw in values.items():
-        text = raw.strip() if isinstance(raw, str) else ""
-        if not isinstance(raw, str):
-            problems[name] = "must be a string"
-        elif not text:
-            found[name] = ""
-        else:
-            try:
-                found[name] = _normalised_ssvc(name, text)
-            except InvalidInput as error:
-                problems[name] = error.problems.get(name, error.message)
-    if problems:
-        raise InvalidInput(problems)
-    return found
-
-
-def _normalised_ssvc(name: str, value: str) -> str:
-    """One decision point's value in its canonical form (other points filled with a default)."""
-    defaults = {
-        "automatable": "no",
-        "value_density": "diffuse",
-        "technical_impact": "partial",
-        "safety_impact": "negligible",
-    }
-    parsed = parse_inputs({"exploitation": "none", **defaults, name: value})
-    return str(getattr(parsed, name).value)
+    return parse_some(values)
 
 
 @transaction.atomic
@@ -375,9 +349,9 @@ def update_rating(user: AnyUser, tracking_id: str, changes: RatingChanges) -> As
     log = AuditLog(case, actor)
     problems: dict[str, str] = {}
 
-    def attempt(fn: object) -> None:
+    def attempt(step: Callable[[], None]) -> None:
         try:
-            fn()  # type: ignore[operator]
+            step()
         except InvalidInput as error:
             problems.update(error.problems)
 

@@ -146,12 +146,7 @@ class SupplierDecision:
         return [(names[type(value)], value.label) for value in values]
 
 
-def parse_inputs(values: Mapping[str, str]) -> SupplierInputs:
-    """Read the five inputs from a form or API body, reporting every bad field at once.
-
-    Each value may be the enum value, the table's one-letter key or its human name, in any case.
-    Keys other than the five field names are ignored.
-    """
+def _read(values: Mapping[str, object], *, partial: bool) -> dict[str, str]:
     aliases = _tables().aliases
     parsed: dict[str, str] = {}
     problems: dict[str, str] = {}
@@ -160,12 +155,25 @@ def parse_inputs(values: Mapping[str, str]) -> SupplierInputs:
         member = aliases[enum].get(raw.strip().casefold()) if isinstance(raw, str) else None
         if member is not None:
             parsed[name] = member
+        elif partial and (raw is None or (isinstance(raw, str) and not raw.strip())):
+            if name in values:
+                parsed[name] = ""  # given blank: clear it
         elif raw is None:
             problems[name] = f"required; one of {', '.join(enum)}"
         else:
             problems[name] = f"{raw!r} is not one of {', '.join(enum)}"
     if problems:
         raise InvalidInput(problems)
+    return parsed
+
+
+def parse_inputs(values: Mapping[str, str]) -> SupplierInputs:
+    """Read the five inputs from a form or API body, reporting every bad field at once.
+
+    Each value may be the enum value, the table's one-letter key or its human name, in any case.
+    Keys other than the five field names are ignored.
+    """
+    parsed = _read(values, partial=False)
     return SupplierInputs(
         exploitation=Exploitation(parsed["exploitation"]),
         automatable=Automatable(parsed["automatable"]),
@@ -173,6 +181,13 @@ def parse_inputs(values: Mapping[str, str]) -> SupplierInputs:
         technical_impact=TechnicalImpact(parsed["technical_impact"]),
         safety_impact=SafetyImpact(parsed["safety_impact"]),
     )
+
+
+def parse_some(values: Mapping[str, object]) -> dict[str, str]:
+    """The inputs ``values`` gives, each checked as ``parse_inputs`` checks it and returned as
+    its enum value; a blank one is returned as "" (an input to clear). Inputs not given are left
+    out, so a form can answer the decision points one at a time."""
+    return _read(values, partial=True)
 
 
 def supplier_decision(inputs: SupplierInputs) -> SupplierDecision:
