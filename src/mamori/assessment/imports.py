@@ -298,6 +298,7 @@ def fetch(url: str, limit: int) -> bytes:
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
             data: bytes = response.read(limit + 1)
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the response's connection open until closed
         raise InvalidInput(f"{url} answered {error.code} {error.reason}", field="url") from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", error)
