@@ -152,10 +152,12 @@ def test_ssvc_needs_every_input_and_reads_exploitation_from_the_facts(admin, wor
     assert view.decision is None
     assert view.ssvc_missing == ["safety impact"]
 
+    assert assessment.urgency_of(case_row(world["case"])) is None
     view = assessment.update_rating(admin, world["case"], rating(ssvc=SSVC_ALL))
     # none, super effective, total, minimal → out-of-cycle (the supplier table's row 10)
     assert (view.exploitation.value, view.decision.outcome.value) == ("none", "out_of_cycle")
     assert view.assessment.urgency == "out_of_cycle"
+    assert assessment.urgency_of(case_row(world["case"])).out_of_band  # what release trains read
     assert view.priority.level == 2
 
     view = assessment.record_fact(

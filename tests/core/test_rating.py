@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cvss import CVSS3, CVSS4
 
-from mamori.core.rating import UNRATED_RANK, Severity, parse_cvss
+from mamori.core.rating import Severity, parse_cvss
 from mamori.errors import InvalidInput
 
 V31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
@@ -89,8 +89,5 @@ def test_unknown_or_missing_metric_values_are_refused(vector: str) -> None:
     assert caught.value.problems["cvss_vector"].startswith("invalid CVSS vector")
 
 
-def test_severity_ranks_order_the_queue_with_unrated_last() -> None:
-    ranked = sorted(Severity, key=lambda s: s.rank)
-    assert ranked == [Severity.CRITICAL, Severity.IMPORTANT, Severity.MODERATE, Severity.LOW]
-    assert all(s.rank < UNRATED_RANK for s in Severity)
-    assert Severity.IMPORTANT.label == "Important"
+def test_severity_labels() -> None:
+    assert [s.label for s in Severity] == ["Critical", "Important", "Moderate", "Low"]

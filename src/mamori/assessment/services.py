@@ -309,10 +309,8 @@ def _vector(value: str, version: str, name: str) -> CvssScore | None:
     except InvalidInput as error:
         raise InvalidInput(error.problems.get("cvss_vector", error.message), field=name) from None
     if not score.version.startswith(version):
-        raise InvalidInput(
-            f"a CVSS v{version} vector starts with CVSS:{version if version == '4.0' else '3.1'}/",
-            field=name,
-        )
+        prefixes = "CVSS:4.0/" if version == "4.0" else "CVSS:3.1/ (or CVSS:3.0/)"
+        raise InvalidInput(f"a CVSS v{version} vector starts with {prefixes}", field=name)
     return score
 
 

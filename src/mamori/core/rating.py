@@ -20,17 +20,8 @@ class Severity(StrEnum):
     LOW = "low"
 
     @property
-    def rank(self) -> int:
-        """1 for the most urgent; used to order the triage queue."""
-        return _RANK[self]
-
-    @property
     def label(self) -> str:
         return self.value.capitalize()
-
-
-_RANK = {Severity.CRITICAL: 1, Severity.IMPORTANT: 2, Severity.MODERATE: 3, Severity.LOW: 4}
-UNRATED_RANK = 5
 
 
 @dataclass(frozen=True)
