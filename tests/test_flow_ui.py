@@ -105,7 +105,10 @@ def test_new_user_runs_a_case_through_the_whole_workflow() -> None:
     _step(browser, tid, "in_testing", build_reference="pb-101")
     _step(browser, tid, "in_development", reason="regression in the login form")  # rework
     _step(browser, tid, "in_testing", build_reference="pb-102")
-    _step(browser, tid, "ready_for_release", reason="all 214 tests passed")
+    # Gate: ready for release needs a passed test run on the build that will ship.
+    html = _step(browser, tid, "ready_for_release", reason="all 214 tests passed")
+    assert "a passed test run on the build that will ship (no private build yet)" in html
+    factories.pass_tests(admin, tid)  # the fix page (tests/fixes) moves it on
     _step(browser, tid, "released", release_reference="2026-12 train")
     html = _step(browser, tid, "closed")
 

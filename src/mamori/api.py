@@ -23,6 +23,7 @@ from mamori.errors import (
     PermissionDenied,
     RateLimited,
 )
+from mamori.fixes.api import router as fixes_router
 from mamori.intake.api import router as intake_router
 from mamori.products.api import router as products_router
 from mamori.web.errors import http_status
@@ -75,6 +76,7 @@ api.add_router("/", accounts_router)
 api.add_router("/", products_router)
 api.add_router("/", cases_router)
 api.add_router("/", assessment_router)
+api.add_router("/", fixes_router)
 api.add_router("/", intake_router)
 
 

@@ -59,6 +59,40 @@ def _import_threat_feeds() -> object:
     return imports.import_due()
 
 
+def _release_calendar() -> object:
+    from mamori.releases import services
+
+    return services.ensure_calendar()
+
+
+def _cut_off() -> object:
+    from mamori.releases import services
+
+    return services.roll_over()
+
+
+def _advance_notices() -> object:
+    from mamori.releases import notify
+
+    return notify.send_advance_notices()
+
+
+def _webhooks() -> object:
+    from mamori.releases import notify
+
+    return notify.deliver_due()
+
+
+def _refresh_site() -> object:
+    """security.txt's Expires moves on monthly; an unchanged tree is not rewritten."""
+    from mamori.advisories import services
+    from mamori.advisories.models import Advisory
+
+    if not Advisory.objects.exists():
+        return None
+    return services.publish_site(None, "daily refresh")
+
+
 JOBS: tuple[Job, ...] = (
     Job("retry outgoing mail", timedelta(seconds=15), _retry_mail),
     Job("recover stored mail", timedelta(minutes=1), _recover_mail),
@@ -67,6 +101,11 @@ JOBS: tuple[Job, ...] = (
     Job("prune rate counters", timedelta(hours=1), _prune_rate_counters),
     # Each feed is fetched when its last import is older than MAMORI_THREAT_IMPORT_HOURS.
     Job("import CISA KEV and FIRST EPSS", timedelta(minutes=30), _import_threat_feeds),
+    Job("generate the release calendar", timedelta(hours=6), _release_calendar),
+    Job("move cases that missed a code-freeze cut-off", timedelta(minutes=5), _cut_off),
+    Job("send advance notifications", timedelta(minutes=5), _advance_notices),
+    Job("deliver webhooks", timedelta(minutes=1), _webhooks),
+    Job("refresh the public tree", timedelta(hours=24), _refresh_site),
 )
 
 

@@ -6,7 +6,9 @@ before it sets Django up, and ``mamori.settings`` turns the result into Django s
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import zoneinfo
 from collections.abc import Mapping
@@ -16,6 +18,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from mamori.core.calendar import TrainRule, parse_rule
 from mamori.core.sla import parse_holidays, parse_workdays
 from mamori.core.tracking import TrackingId
 from mamori.errors import ConfigurationError, InvalidInput
@@ -86,6 +89,28 @@ class ThreatFeeds:
 
 
 @dataclass(frozen=True)
+class Publishing:
+    """The public side: release calendar, advisories, the signed static tree and where it goes."""
+
+    public_dir: Path  # the published static tree (``current`` is swapped in atomically)
+    site_url: str  # where the public tree is served, e.g. https://www.example.com
+    vendor: str  # the vendor name in advisories and CVE records
+    publisher_name: str
+    publisher_namespace: str
+    contact: tuple[str, ...]  # security.txt Contact: mailto:/https: URIs
+    advisory_prefix: str
+    signing_key: str  # the fingerprint of the team key that signs CSAF documents
+    release_rule: TrainRule
+    cve_org: str = ""  # CVE Services: the CNA's short name
+    cve_org_id: str = ""  # the CNA's UUID (providerMetadata.orgId)
+    cve_user: str = ""
+    cve_api_key: str = field(default="", repr=False)
+    cve_url: str = ""  # CVE Services API base URL; empty: cvelib's production service
+    storage_backend: str = ""  # a Django storage class to mirror the tree to (object storage)
+    storage_options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database_url: str
@@ -102,6 +127,7 @@ class Config:
     intake: Intake
     db_conn_max_age: int = 0
     threat_feeds: ThreatFeeds = ThreatFeeds()
+    publishing: Publishing | None = None  # None only in hand-built test configurations
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -198,6 +224,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         intake=_intake(env, data_dir),
         db_conn_max_age=_nonnegative(env, "MAMORI_DB_CONN_MAX_AGE", 0),
         threat_feeds=_threat_feeds(env),
+        publishing=_publishing(env, data_dir, time_zone),
     )
 
 
@@ -338,3 +365,77 @@ def ensure_secret_file(data_dir: Path) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(secrets.token_urlsafe(48) + "\n")
     return path
+
+
+_ADVISORY_PREFIX = re.compile(r"[A-Z][A-Z0-9]{1,15}")
+_FINGERPRINT = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
+
+
+def _https_or_http(env: Mapping[str, str], name: str, default: str) -> str:
+    url = env.get(name, "").strip().rstrip("/") or default
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise ConfigurationError(f"{name} must be an http(s) URL, not {url!r}")
+    return url
+
+
+def _contacts(env: Mapping[str, str]) -> tuple[str, ...]:
+    given = _list(env, "MAMORI_SECURITY_CONTACT", "")
+    if not given:
+        given = tuple(f"mailto:{a.address}" for a in _addresses(env))
+    for uri in given:
+        if not uri.startswith(("mailto:", "https://", "http://", "tel:")):
+            raise ConfigurationError(
+                f"MAMORI_SECURITY_CONTACT: {uri!r} must be a mailto:, https: or tel: URI"
+            )
+    return given
+
+
+def _publishing(env: Mapping[str, str], data_dir: Path, time_zone: str) -> Publishing:
+    site_url = _https_or_http(env, "MAMORI_SITE_URL", _public_url(env))
+    prefix = env.get("MAMORI_ADVISORY_PREFIX", "").strip() or "MSA"
+    if not _ADVISORY_PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"MAMORI_ADVISORY_PREFIX must be 2-16 capital letters or digits, not {prefix!r}"
+        )
+    signing_key = env.get("MAMORI_SIGNING_KEY", "").strip().replace(" ", "").upper()
+    if signing_key and not _FINGERPRINT.fullmatch(signing_key):
+        raise ConfigurationError(
+            "MAMORI_SIGNING_KEY must be the full fingerprint of the team's OpenPGP key "
+            "(40 or 64 hex digits)"
+        )
+    options_text = env.get("MAMORI_PUBLIC_STORAGE_OPTIONS", "").strip() or "{}"
+    try:
+        options = json.loads(options_text)
+    except ValueError:
+        raise ConfigurationError("MAMORI_PUBLIC_STORAGE_OPTIONS must be a JSON object") from None
+    if not isinstance(options, dict):
+        raise ConfigurationError("MAMORI_PUBLIC_STORAGE_OPTIONS must be a JSON object")
+    vendor = env.get("MAMORI_VENDOR", "").strip() or "Mamori"
+    cve_url = env.get("MAMORI_CVE_API_URL", "").strip()
+    if cve_url:
+        cve_url = _https_or_http(env, "MAMORI_CVE_API_URL", "")
+    return Publishing(
+        public_dir=Path(env.get("MAMORI_PUBLIC_DIR") or data_dir / "public").expanduser(),
+        site_url=site_url,
+        vendor=vendor,
+        publisher_name=env.get("MAMORI_PUBLISHER_NAME", "").strip() or f"{vendor} PSIRT",
+        publisher_namespace=_https_or_http(env, "MAMORI_PUBLISHER_NAMESPACE", site_url),
+        contact=_contacts(env),
+        advisory_prefix=prefix,
+        signing_key=signing_key,
+        release_rule=parse_rule(
+            weekday=env.get("MAMORI_RELEASE_WEEKDAY", "tuesday"),
+            week=env.get("MAMORI_RELEASE_WEEK", "2"),
+            at=env.get("MAMORI_RELEASE_TIME", "10:00"),
+            zone=env.get("MAMORI_RELEASE_TIME_ZONE", "") or time_zone,
+            freeze_days=env.get("MAMORI_CODE_FREEZE_DAYS", "7"),
+            notice_days=env.get("MAMORI_ADVANCE_NOTICE_DAYS", "3"),
+        ),
+        cve_org=env.get("MAMORI_CVE_ORG", "").strip(),
+        cve_org_id=env.get("MAMORI_CVE_ORG_ID", "").strip(),
+        cve_user=env.get("MAMORI_CVE_USER", "").strip(),
+        cve_api_key=env.get("MAMORI_CVE_API_KEY", "").strip(),
+        cve_url=cve_url,
+        storage_backend=env.get("MAMORI_PUBLIC_STORAGE_BACKEND", "").strip(),
+        storage_options=options,
+    )

@@ -23,6 +23,7 @@ MAMORI_MAX_ATTACHMENT_BYTES = CONFIG.max_attachment_bytes
 MAMORI_MAX_BODY_BYTES = CONFIG.max_body_bytes
 MAMORI_INTAKE = CONFIG.intake
 MAMORI_THREAT_FEEDS = CONFIG.threat_feeds
+MAMORI_PUBLISHING = CONFIG.publishing
 
 INSTALLED_APPS = [
     # Mamori first, so its templates (login, password change) win over the admin's.
@@ -31,6 +32,9 @@ INSTALLED_APPS = [
     "mamori.products",
     "mamori.cases",
     "mamori.assessment",
+    "mamori.fixes",
+    "mamori.releases",
+    "mamori.advisories",
     "mamori.intake",
     "django_tasks",
     "django_tasks_db",
@@ -146,6 +150,13 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The public tree (advisories, CSAF provider directory) is mirrored to object storage when
+# MAMORI_PUBLIC_STORAGE_BACKEND names a Django storage (e.g. storages.backends.s3.S3Storage).
+if CONFIG.publishing is not None and CONFIG.publishing.storage_backend:
+    STORAGES["public"] = {
+        "BACKEND": CONFIG.publishing.storage_backend,
+        "OPTIONS": dict(CONFIG.publishing.storage_options),
+    }
 # Static files are served from the package by WhiteNoise; no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

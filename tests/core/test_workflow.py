@@ -231,6 +231,17 @@ def test_not_a_vulnerability_needs_both_bug_reference_and_reason() -> None:
             (CaseFacts(state=State.IN_TESTING), StepInput(reason="login still bypassable")),
         ),
         (
+            CaseFacts(state=State.IN_TESTING),
+            State.READY_FOR_RELEASE,
+            "a passed test run on the build that will ship (no private build yet)",
+            (
+                CaseFacts(
+                    state=State.IN_TESTING, shipping_build="build 1", shipping_build_passed=True
+                ),
+                StepInput(),
+            ),
+        ),
+        (
             CaseFacts(state=State.READY_FOR_RELEASE),
             State.RELEASED,
             "the release that ships the fix (release reference)",
@@ -254,6 +265,30 @@ def test_each_gate_refuses_without_its_requirement_and_passes_with_it(
     assert caught.value.target == target.value
     step = check_step(enough[0], target, enough[1])
     assert step.target is target
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        CaseFacts(state=State.IN_TESTING, shipping_build="build 2"),
+        CaseFacts(state=State.IN_TESTING, shipping_build="build 2", shipping_build_passed=False),
+    ],
+)
+def test_ready_for_release_needs_a_passed_run_on_the_build_that_will_ship(
+    facts: CaseFacts,
+) -> None:
+    """A test report typed as the reason no longer counts: only a passed run on the latest build."""
+    given = StepInput(reason="all tests passed")
+    with pytest.raises(GateRefused) as caught:
+        check_step(facts, State.READY_FOR_RELEASE, given)
+    assert list(caught.value.missing) == ["a passed test run on the build that will ship (build 2)"]
+    assert find_step(State.IN_TESTING, State.READY_FOR_RELEASE).inputs == ()
+
+
+def test_a_passed_run_without_a_build_to_ship_does_not_count() -> None:
+    facts = CaseFacts(state=State.IN_TESTING, shipping_build_passed=True)
+    with pytest.raises(GateRefused):
+        check_step(facts, State.READY_FOR_RELEASE, StepInput())
 
 
 @pytest.mark.parametrize("blank", ["   ", "\t\n"])

@@ -553,6 +553,15 @@ def matrix(user: AnyUser, tracking_id: str) -> list[MatrixLine]:
     return _lines(case, _editable_products(user))
 
 
+def matrix_of(case: Case) -> list[MatrixLine]:
+    """The affected matrix of ``case`` for a caller that already checked access (publishing)."""
+    return _lines(case, set())
+
+
+def cves_of(case: Case) -> list[str]:
+    return _cves(case)
+
+
 def open_investigations_in(lines: Iterable[MatrixLine]) -> list[str]:
     """Supported versions of the reported products with no answer yet (the gate's list)."""
     return open_investigations(

@@ -14,8 +14,13 @@ from mamori.core.tracking import TrackingId
 def next_tracking_id(now: datetime) -> TrackingId:
     prefix = settings.MAMORI_TRACKING_PREFIX
     year = timezone.localtime(now).year
+    return TrackingId(prefix, year, next_number(prefix, year))
+
+
+def next_number(prefix: str, year: int) -> int:
+    """The next number of ``prefix``'s sequence for ``year`` (case ids, advisory ids)."""
     TrackingSequence.objects.get_or_create(prefix=prefix, year=year)
     sequence = TrackingSequence.objects.select_for_update().get(prefix=prefix, year=year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
-    return TrackingId(prefix, year, sequence.last_number)
+    return sequence.last_number

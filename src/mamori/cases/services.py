@@ -34,7 +34,7 @@ from mamori.cases.models import (
     Via,
 )
 from mamori.cases.numbering import next_tracking_id
-from mamori.cases.signals import flag_raised, message_for_reporter
+from mamori.cases.signals import flag_raised, message_for_reporter, state_changed
 from mamori.core.authz import CASE_VISIBILITY, Action, Visibility, allows
 from mamori.core.channels import Channel
 from mamori.core.priority import Priority
@@ -400,6 +400,7 @@ def _apply(case: Case, step: Step, actor: User, given: StepInput, original: Case
     if _tell_reporter(case, step, reason, original, now):
         _responded(case, now, log)
     log.save()
+    state_changed.send(sender=Case, case=case, step=step, actor=actor)
 
 
 def _tell_reporter(

@@ -9,3 +9,7 @@ message_for_reporter = Signal()
 #: A coordinated-disclosure flag became true on a case (arguments: ``case``, ``flag``, ``actor``).
 #: The assessment recomputes the case's priority: attacks observed raise it.
 flag_raised = Signal()
+
+#: A case moved through a workflow step (arguments: ``case``, ``step``, ``actor``), sent inside
+#: the transaction that moved it. The release trains assign a case handed to its product team.
+state_changed = Signal()

@@ -14,6 +14,7 @@ from mamori.cases import forms, services
 from mamori.core.channels import Channel
 from mamori.core.workflow import StepInput
 from mamori.errors import Conflict, Error, InvalidInput, PermissionDenied
+from mamori.fixes import services as fixes
 from mamori.products import services as catalogue
 from mamori.web.downloads import attachment_response
 
@@ -114,6 +115,7 @@ def detail(request: HttpRequest, tracking_id: str) -> HttpResponse:
         )
         context["flag_form"] = forms.FlagForm()
         context["assessment"] = assessment.view(request.user, tracking_id)
+        context["fix"] = fixes.view(request.user, tracking_id)
         if case.state in DUPLICATE_CHECK_STATES:
             context["candidates"] = services.duplicate_candidates(request.user, tracking_id)
     return render(request, "cases/detail.html", context)

@@ -34,7 +34,7 @@ class Action(StrEnum):
     CASE_EDIT = "case.edit"
     CASE_TRIAGE = "case.triage"  # triage, reproduce, confirm, side exits, hand to a team
     CASE_DEVELOP = "case.develop"  # private builds, testing, the rework loop
-    CASE_RELEASE = "case.release"
+    CASE_RELEASE = "case.release"  # release trains, publishing, advance notification
     CASE_CLOSE = "case.close"
     CASE_SET_FLAG = "case.set_flag"
     MESSAGE_POST = "message.post"  # the thread with the reporter
@@ -42,6 +42,7 @@ class Action(StrEnum):
     ASSESSMENT_EDIT = "assessment.edit"  # CVSS, impact, severity override, exploitation, SSVC
     MATRIX_EDIT = "matrix.edit"  # affected matrix and variant checks (engineers: own products)
     THREAT_IMPORT = "threat.import"  # CISA KEV and FIRST EPSS imports
+    ADVISORY_EDIT = "advisory.edit"  # the public texts of advisories; early mitigation advisories
     CATALOGUE_VIEW = "catalogue.view"
     CATALOGUE_MANAGE = "catalogue.manage"
     USER_MANAGE = "user.manage"
@@ -71,11 +72,18 @@ GRANTS: Mapping[Role, frozenset[Action]] = {
         Action.ASSESSMENT_EDIT,
         Action.MATRIX_EDIT,
         Action.THREAT_IMPORT,
+        Action.ADVISORY_EDIT,
     },
     Role.PRODUCT_ENGINEER: _INTERNAL_READ
     | {Action.CASE_EDIT, Action.CASE_DEVELOP, Action.NOTE_POST, Action.MATRIX_EDIT},
     Role.RELEASE_MANAGER: _INTERNAL_READ
-    | {Action.CASE_RELEASE, Action.CASE_CLOSE, Action.CASE_SET_FLAG, Action.NOTE_POST},
+    | {
+        Action.CASE_RELEASE,
+        Action.CASE_CLOSE,
+        Action.CASE_SET_FLAG,
+        Action.NOTE_POST,
+        Action.ADVISORY_EDIT,
+    },
     Role.AUDITOR: _INTERNAL_READ,
     Role.REPORTER: frozenset({Action.CASE_CREATE, Action.MESSAGE_POST}),
 }

@@ -123,6 +123,10 @@ class CaseFacts:
     assignee: str = ""
     # Supported versions of the reported products with no answer in the affected matrix yet.
     open_investigations: tuple[str, ...] = ()
+    # The build that will ship (the case's latest private build, e.g. "build 2"; "" if none)
+    # and whether a test run on exactly that build passed.
+    shipping_build: str = ""
+    shipping_build_passed: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,12 @@ BUILD = Requirement(
     "build_reference",
     "the private build under test (build reference)",
     lambda _f, i: bool(i.build_reference.strip()),
+)
+TESTED = Requirement(
+    "tested",
+    "a passed test run on the build that will ship",
+    lambda f, _i: bool(f.shipping_build) and f.shipping_build_passed,
+    lambda f: f.shipping_build or "no private build yet",
 )
 RELEASE = Requirement(
     "release_reference",
@@ -287,7 +297,7 @@ STEPS: tuple[Step, ...] = (
         State.READY_FOR_RELEASE,
         Action.CASE_DEVELOP,
         "All tests passed",
-        (_reason("the test report"),),
+        (TESTED,),
     ),
     Step(
         State.READY_FOR_RELEASE,

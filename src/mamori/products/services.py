@@ -310,3 +310,13 @@ def resolve_product(slug: str) -> Product:
 def product_ids_of(user: AnyUser) -> set[int]:
     """The products of the teams ``user`` belongs to."""
     return set(Product.objects.filter(teams__in=team_ids_of(user)).values_list("pk", flat=True))
+
+
+def package_purls(slugs: Iterable[str]) -> dict[str, str]:
+    """For each product slug, the package URL (without a version) of its first component."""
+    found: dict[str, str] = {}
+    for component in Component.objects.filter(product__slug__in=list(slugs)).select_related(
+        "product"
+    ):
+        found.setdefault(component.product.slug, component.purl.split("@", 1)[0])
+    return found
