@@ -13,6 +13,7 @@ from ninja.types import DictStrAny
 from mamori import __version__
 from mamori.accounts.api import router as accounts_router
 from mamori.accounts.services import token_for
+from mamori.advisories.api import router as advisories_router
 from mamori.assessment.api import router as assessment_router
 from mamori.cases.api import router as cases_router
 from mamori.errors import (
@@ -26,6 +27,7 @@ from mamori.errors import (
 from mamori.fixes.api import router as fixes_router
 from mamori.intake.api import router as intake_router
 from mamori.products.api import router as products_router
+from mamori.releases.api import router as releases_router
 from mamori.web.errors import http_status
 
 
@@ -78,6 +80,8 @@ api.add_router("/", cases_router)
 api.add_router("/", assessment_router)
 api.add_router("/", fixes_router)
 api.add_router("/", intake_router)
+api.add_router("/", releases_router)
+api.add_router("/", advisories_router)
 
 
 def _field(loc: list[object] | tuple[object, ...]) -> str:

@@ -14,6 +14,7 @@ it to exit codes once (``mamori.cli.main``); nothing else translates errors.
     ├── PermissionDenied            known user, action not allowed
     ├── NotFound                    no such object, or not visible to this user
     ├── RateLimited                 too many requests from one address; try again later
+    ├── ServiceUnavailable          a service Mamori depends on failed (e.g. CVE Services)
     └── Conflict                    the request clashes with the current state
         ├── IllegalTransition       the workflow has no such step from here
         └── GateRefused             the step exists, but requirements are missing
@@ -91,6 +92,12 @@ class RateLimited(Error):
 
     def diagnostics(self) -> dict[str, object]:
         return {"error": self.code, "message": self.message, "retry_after": self.retry_after}
+
+
+class ServiceUnavailable(Error):
+    """A service Mamori talks to (CVE Services, a mirror) did not answer usefully; try later."""
+
+    code = "service_unavailable"
 
 
 class Conflict(Error):

@@ -12,6 +12,7 @@ urlpatterns = [
     # Before the cases app: its "<tracking_id>/" route must not take the assessment's pages.
     path("cases/", include("mamori.assessment.urls")),
     path("cases/", include("mamori.fixes.urls")),
+    path("cases/", include("mamori.advisories.urls")),
     path("cases/", include("mamori.cases.urls")),
     path("threat-intel/", include("mamori.assessment.threat_intel_urls")),
     path("report/", include("mamori.intake.urls", namespace="report")),

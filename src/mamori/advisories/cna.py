@@ -36,11 +36,11 @@ from mamori.core import cve
 from mamori.errors import (
     ConfigurationError,
     Conflict,
-    Error,
     InvalidInput,
     NotFound,
     PermissionDenied,
     RateLimited,
+    ServiceUnavailable,
 )
 
 _CVE_ID = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}")
@@ -48,7 +48,7 @@ _NOT_FOUND = frozenset({"CVE_RECORD_DNE", "CVEID_DNE", "CVE_ID_NOT_FOUND"})
 _DEFAULT_RETRY_AFTER = 60
 
 
-class CveServicesUnavailable(Error):
+class CveServicesUnavailable(ServiceUnavailable):
     """CVE Services could not be reached, or failed on its side; trying later may work."""
 
     code = "cve_services_unavailable"

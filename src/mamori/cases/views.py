@@ -16,6 +16,7 @@ from mamori.core.workflow import StepInput
 from mamori.errors import Conflict, Error, InvalidInput, PermissionDenied
 from mamori.fixes import services as fixes
 from mamori.products import services as catalogue
+from mamori.releases import services as releases
 from mamori.web.downloads import attachment_response
 
 #: Errors shown on the case page as a message; "not found" still becomes a 404 page.
@@ -116,6 +117,7 @@ def detail(request: HttpRequest, tracking_id: str) -> HttpResponse:
         context["flag_form"] = forms.FlagForm()
         context["assessment"] = assessment.view(request.user, tracking_id)
         context["fix"] = fixes.view(request.user, tracking_id)
+        context["release"] = releases.release_of(case)
         if case.state in DUPLICATE_CHECK_STATES:
             context["candidates"] = services.duplicate_candidates(request.user, tracking_id)
     return render(request, "cases/detail.html", context)

@@ -21,6 +21,7 @@ EXIT_CODES: dict[type[errors.Error], int] = {
     errors.NotFound: 66,  # EX_NOINPUT
     errors.Conflict: 73,  # EX_CANTCREAT
     errors.RateLimited: 75,  # EX_TEMPFAIL
+    errors.ServiceUnavailable: 69,  # EX_UNAVAILABLE
     errors.AuthenticationRequired: 77,  # EX_NOPERM
     errors.PermissionDenied: 77,
     errors.ConfigurationError: 78,  # EX_CONFIG

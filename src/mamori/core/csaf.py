@@ -21,7 +21,10 @@ Choices the specification leaves open, made once here:
   needed, not which kind); the advisory-wide ``restart_required`` is the bulletin's and is not
   copied onto every remediation, where it could claim a reboot for a package upgrade.
 * FAQ entries that name one of the advisory's CVE ids go into that vulnerability's notes; the
-  others are document notes.
+  others are document notes. An early mitigation advisory gets a note saying no update exists yet.
+* ``aggregate_severity`` is Mamori's rating of the worst vulnerability, in the publisher's
+  namespace (the model has no URL of its own for the rating scale). A vulnerability's
+  ``release_date`` is its own when known, else the advisory's first release (its disclosure).
 * Every date is the advisory's own and there is no ``generator.date``: building twice gives the
   same document, and ``dumps`` gives the same bytes (keys sorted, §5.3).
 

@@ -10,6 +10,7 @@ wrong type is skipped, never an error: the schema check reports it.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,11 @@ from cvss import CVSS2, CVSS3, CVSSError
 from packageurl import PackageURL
 
 CWE_FILE = "cwec_v4.14_names.json"
+
+#: What a test yields: (JSON pointer, message) for each thing it finds wrong.
+Findings = Iterator[tuple[str, str]]
+
+_QUOTE_LIMIT = 200
 
 #: Product status lists of a vulnerability, in schema order.
 STATUS_LISTS = (
@@ -48,6 +54,18 @@ VEX_JUSTIFICATIONS = frozenset(
         "vulnerable_code_not_present",
     }
 )
+
+
+def quote(value: Any) -> str:
+    """A value from the document for a message: strings in quotes, anything cut short if huge."""
+    if isinstance(value, str):
+        return f'"{cut(value)}"'
+    return cut(json.dumps(value, default=str))
+
+
+def cut(text: str) -> str:
+    """``text``, cut short if huge: messages quote the document and must not flood a report."""
+    return text if len(text) <= _QUOTE_LIMIT else text[:_QUOTE_LIMIT] + "..."
 
 
 # --- walking a document -----------------------------------------------------------------------
@@ -299,6 +317,109 @@ def revisions(document: Mapping[str, Any]) -> list[Revision]:
     return sorted(found, key=lambda rev: (rev.date, rev.number.precedence))
 
 
+# --- the revision history tests (6.1.14, 6.1.16 - 6.1.22, 6.1.30) ------------------------------
+
+
+def sorted_revision_history(document: Mapping[str, Any]) -> Findings:
+    """6.1.14: sorted by date, the revision history's numbers ascend."""
+    highest: Revision | None = None
+    for rev in revisions(document):
+        if highest is not None and rev.number.precedence < highest.number.precedence:
+            message = (
+                f"Revision {rev.number.text} is dated after revision {highest.number.text} but"
+                " has a lower number: numbers must ascend with the dates."
+            )
+            yield f"{rev.path}/number", message
+        elif highest is None or rev.number.precedence > highest.number.precedence:
+            highest = rev
+
+
+def latest_document_version(document: Mapping[str, Any]) -> Findings:
+    """6.1.16: the document version is the number of the latest revision (build metadata
+    ignored; the pre-release part too while the document is a draft)."""
+    version, history = parse_version(tracking(document).get("version")), revisions(document)
+    if version is None or not history:
+        return
+    draft, latest = tracking(document).get("status") == "draft", history[-1].number
+    if version.without(prerelease=draft) != latest.without(prerelease=draft):
+        message = f"The version is {version.text} but the latest revision is {latest.text}."
+        yield "/document/tracking/version", message
+
+
+def status_draft(document: Mapping[str, Any]) -> Findings:
+    """6.1.17: the status is draft if the version is 0, 0.y.z or has a pre-release part."""
+    version = parse_version(tracking(document).get("version"))
+    status = tracking(document).get("status")
+    if version is None or not isinstance(status, str) or status == "draft":
+        return
+    if version.major == 0 or version.prerelease:
+        message = f"Version {version.text} is a pre-release, so the status must be draft."
+        yield "/document/tracking/status", message
+
+
+def released_revision_history(document: Mapping[str, Any]) -> Findings:
+    """6.1.18: a final or interim document has no revision numbered 0 or 0.y.z."""
+    status = tracking(document).get("status")
+    if status not in ("final", "interim"):
+        return
+    for path, number in revision_numbers(document):
+        if number.major == 0:
+            yield path, f"The document is {status} but lists the pre-release {number.text}."
+
+
+def prerelease_revisions(document: Mapping[str, Any]) -> Findings:
+    """6.1.19: no revision number has a pre-release part."""
+    for path, number in revision_numbers(document):
+        if number.prerelease:
+            yield path, f"Revision {number.text} is a pre-release; leave it out of the history."
+
+
+def non_draft_version(document: Mapping[str, Any]) -> Findings:
+    """6.1.20: a final or interim document's version has no pre-release part."""
+    version = parse_version(tracking(document).get("version"))
+    status = tracking(document).get("status")
+    if status in ("final", "interim") and version is not None and version.prerelease:
+        message = f"The document is {status} but its version {version.text} is a pre-release."
+        yield "/document/tracking/version", message
+
+
+def missing_revision(document: Mapping[str, Any]) -> Findings:
+    """6.1.21: the revision history omits no (major) version and starts at 0 or 1."""
+    majors = sorted({number.major for _, number in revision_numbers(document)})
+    path = pointer("document", "tracking", "revision_history")
+    if majors and majors[0] > 1:
+        yield path, f"The revision history starts at version {majors[0]} instead of 0 or 1."
+    for lower, higher in itertools.pairwise(majors):
+        if higher - lower > 1:
+            yield path, f"The revision history skips from version {lower} to {higher}."
+
+
+def multiple_revisions(document: Mapping[str, Any]) -> Findings:
+    """6.1.22: no two revision history items have the same number."""
+    first: dict[str, str] = {}
+    for path, number in revision_numbers(document):
+        if first.setdefault(number.text, path) != path:
+            yield path, f"Revision {number.text} is already listed at {first[number.text]}."
+
+
+def mixed_versioning(document: Mapping[str, Any]) -> Findings:
+    """6.1.30: all version numbers use integer versioning, or all use semantic versioning."""
+    version = parse_version(tracking(document).get("version"))
+    numbers = list(revision_numbers(document))
+    reference = version or (numbers[0][1] if numbers else None)
+    for path, number in numbers:
+        if reference is not None and number.semantic != reference.semantic:
+            message = (
+                f"Revision {number.text} uses {_scheme(number)} but {reference.text} uses"
+                f" {_scheme(reference)}; use one versioning scheme throughout."
+            )
+            yield path, message
+
+
+def _scheme(version: Version) -> str:
+    return "semantic versioning" if version.semantic else "integer versioning"
+
+
 # --- CVSS --------------------------------------------------------------------------------------
 
 _NOT_DEFINED = "NOT_DEFINED"
@@ -468,7 +589,7 @@ def compute_cvss(key: str, vector: str) -> Computed:
             )
         return _compute_cvss2(vector)
     except CVSSError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(cut(str(exc))) from None
 
 
 def _compute_cvss2(vector: str) -> Computed:

@@ -11,24 +11,25 @@ Two passes, both always run, so one report says everything that is wrong:
 1. The OASIS schema (draft 2020-12), with FIRST's CVSS v2.0/v3.0/v3.1 schemas registered under
    the ids it references them by. The ``date-time`` and ``uri`` formats are asserted (RFC 3339,
    RFC 3986), not left as annotations: the spec requires both.
-2. The mandatory tests, each a small function over the document in the table ``_TESTS``. They
-   read only values of the right type, so a document the schema refused is still tested without
-   crashing; a test that cannot apply finds nothing.
+2. The mandatory tests, each a small function in the table ``_TESTS`` (the revision history
+   tests live in ``csaf_rules`` beside the version arithmetic they need). They read only values
+   of the right type, so a document the schema refused is still tested without crashing; a test
+   that cannot apply finds nothing.
 
-Readings of the spec where its text leaves room (the conformance data decides where it can):
+Readings of the spec where its text leaves room (the OASIS conformance data decides where it can):
 
-- Revision history items with the same date may be listed in any order: they are ordered by
-  number among themselves (6.1.14, 6.1.16, 6.1.21). Timestamps compare as instants, with exact
-  fractional seconds.
-- 6.1.21 asks that no major version is skipped and that the first is 0 or 1; it looks at the set
-  of numbers, so a history whose dates and numbers disagree is reported once, by 6.1.14.
 - 6.1.1 and 6.1.4 also check ``flags[]/product_ids`` and ``flags[]/group_ids``: the 2.0 path
-  lists predate flags, which reference products exactly as threats do.
-- 6.1.10 accepts a v3 modified metric left undefined in the vector and stated as the base value
-  it stands for (``modifiedAttackVector: NETWORK`` with ``AV:N`` and no ``MAV``).
-- 6.1.11 knows CWE 4.14 weaknesses, categories and views, and compares names exactly.
-- 6.1.12 uses RFC 5646 validity: a deprecated subtag is still valid.
-- 6.1.31 matches the comparison signs anywhere in a name and the words as whole words (the
+  lists omit them, the conformance data (6-1-01-02, 6-1-04-02) expects them checked.
+- Revision history items of the same date may be listed in any order: they are ordered by number
+  among themselves (6.1.14, 6.1.16). Dates compare as instants, fractional seconds exactly.
+- 6.1.21 looks at the set of major versions: none skipped, the lowest 0 or 1. A history whose
+  dates and numbers disagree is reported once, by 6.1.14.
+- 6.1.10 checks the metrics the vector states. A property for a metric the vector leaves out does
+  not contradict it (the TC's 6.2.19 documents state modified impacts only as properties), and a
+  v3 modified metric set to X may be stated as the base value it stands for.
+- 6.1.11 knows CWE 4.14's weaknesses, categories and views, and compares names exactly.
+- 6.1.12 is RFC 5646 validity: well-formed, subtags registered; a deprecated subtag is valid.
+- 6.1.31 finds the comparison signs anywhere in a name and the words only as whole words (the
   conformance data accepts "after-eight" as a version).
 """
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib.resources import files
@@ -49,6 +50,7 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 
 from mamori.core import csaf_rules as r
+from mamori.core.csaf_rules import Findings, quote
 from mamori.errors import InvalidInput
 
 CSAF_SCHEMA = "csaf_json_schema.json"
@@ -61,8 +63,6 @@ CVSS_SCHEMAS = {
     "https://www.first.org/cvss/cvss-v3.1.json": "cvss-v3.1.json",
 }
 
-_MESSAGE_LIMIT = 200
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -73,40 +73,30 @@ class Problem:
     message: str  # a sentence a release manager understands
 
 
-Findings = Iterator[tuple[str, str]]
-
-
 # --- schemas ------------------------------------------------------------------------------------
 
 
 @functools.cache
 def _schema(*parts: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(
-        files("mamori").joinpath("data", "csaf", *parts).read_text("utf-8")
-    )
+    text = files("mamori").joinpath("data", "csaf", *parts).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 @functools.cache
 def _registry() -> Registry[Any]:
-    """The CVSS schemas under the ids the CSAF schema uses (and their own ``id``s, which carry a
-    query), and the CSAF schema under its id for the provider schema's references."""
+    """The CVSS schemas under the ids the CSAF schema uses (and their own ids, which carry a
+    query), and the CSAF schema under its id, which the provider schema references."""
     resources: list[tuple[str, Resource[Any]]] = []
     for uri, name in CVSS_SCHEMAS.items():
         resource = Resource.from_contents(_schema("referenced", name))
-        resources.append((uri, resource))
-        if resource.id():
-            resources.append((str(resource.id()), resource))
+        resources += [(uri, resource), (str(resource.id()), resource)]
     csaf = Resource.from_contents(_schema(CSAF_SCHEMA))
-    resources.append((str(csaf.id()), csaf))
-    return Registry().with_resources(resources)
+    return Registry().with_resources([*resources, (str(csaf.id()), csaf)])
 
 
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 _URI = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#\[\]]|%[0-9A-Fa-f]{2})*"
+    r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[\w\-.~!$&'()*+,;=:@/?#\[\]]|%[0-9A-Fa-f]{2})*", re.A
 )
 
 
@@ -114,9 +104,7 @@ _URI = re.compile(
 def _format_checker() -> FormatChecker:
     """Asserts RFC 3339 ``date-time`` and RFC 3986 ``uri``, and no other format."""
     checker = FormatChecker(formats=())
-    checker.checks("date-time")(
-        lambda value: not isinstance(value, str) or r.instant(value) is not None
-    )
+    checker.checks("date-time")(lambda value: not isinstance(value, str) or bool(r.instant(value)))
     checker.checks("uri")(lambda value: not isinstance(value, str) or bool(_URI.fullmatch(value)))
     return checker
 
@@ -134,43 +122,40 @@ def _cvss_validator(version: str) -> Validator:
     return validator_for(schema)(schema, format_checker=_format_checker())
 
 
-def _schema_problems(validator: Validator, instance: Any, base: str = "") -> list[tuple[str, str]]:
-    """(pointer, message) for each error, in document order, naming the innermost cause."""
-    found = []
-    for error in validator.iter_errors(instance):
-        for leaf in _causes(error):
-            path = base + r.pointer(*leaf.absolute_path)
-            found.append((path, _short(leaf.message)))
-    return sorted(found, key=lambda problem: problem[0])
+def _schema_findings(validator: Validator, instance: Any, base: str = "") -> Findings:
+    """(pointer, message) for each error in document order, naming its innermost cause."""
+    found = [
+        (base + r.pointer(*leaf.absolute_path), r.cut(leaf.message))
+        for error in validator.iter_errors(instance)
+        for leaf in _causes(error)
+    ]
+    return iter(sorted(found, key=lambda finding: finding[0]))
 
 
 def _causes(error: ValidationError) -> list[ValidationError]:
     """For a failed ``oneOf``/``anyOf``, the errors of the alternative that came closest (fewest
-    errors), so a CVSS v3.1 object missing ``baseSeverity`` says so rather than "is not valid
-    under any of the given schemas"."""
+    errors): a CVSS v3.1 object without ``baseSeverity`` says so, not "is not valid under any of
+    the given schemas"."""
     if error.validator not in ("oneOf", "anyOf") or not error.context:
         return [error]
-    branches: dict[Any, list[ValidationError]] = {}
+    alternatives: dict[Any, list[ValidationError]] = {}
     for cause in error.context:
-        branches.setdefault(cause.relative_schema_path[0], []).append(cause)
-    closest = min(branches.values(), key=len)
+        alternatives.setdefault(cause.relative_schema_path[0], []).append(cause)
+    closest = min(alternatives.values(), key=len)
     return [leaf for cause in closest for leaf in _causes(cause)]
 
 
 def schema_problems(document: Mapping[str, Any]) -> list[Problem]:
-    """What the CSAF 2.0 JSON schema (with the CVSS schemas it references) says is wrong."""
-    return [
-        Problem("schema", path, f"Not allowed by the CSAF 2.0 schema: {message}")
-        for path, message in _schema_problems(_validator(CSAF_SCHEMA), document)
-    ]
+    """What the CSAF 2.0 JSON schema (with the CVSS schemas it references) finds wrong."""
+    findings = _schema_findings(_validator(CSAF_SCHEMA), document)
+    return [Problem("schema", path, f"Not allowed by the CSAF schema: {m}") for path, m in findings]
 
 
 def provider_metadata_problems(document: Mapping[str, Any]) -> list[Problem]:
-    """What the CSAF 2.0 provider metadata schema says is wrong with a provider-metadata.json."""
-    return [
-        Problem("schema", path, f"Not allowed by the CSAF provider metadata schema: {message}")
-        for path, message in _schema_problems(_validator(PROVIDER_SCHEMA), document)
-    ]
+    """What the CSAF 2.0 provider metadata schema finds wrong with a provider-metadata.json."""
+    findings = _schema_findings(_validator(PROVIDER_SCHEMA), document)
+    message = "Not allowed by the CSAF provider metadata schema: {}"
+    return [Problem("schema", path, message.format(m)) for path, m in findings]
 
 
 # --- products and groups (6.1.1 - 6.1.7) --------------------------------------------------------
@@ -181,19 +166,15 @@ def _missing_product_definition(document: Mapping[str, Any]) -> Findings:
     defined = {product_id for _, product_id in r.defined_product_ids(document)}
     for path, product_id in r.product_references(document):
         if product_id not in defined:
-            yield (
-                path,
-                f"Product {_q(product_id)} is referenced but not defined in the product tree.",
-            )
+            yield path, f"Product {quote(product_id)} is referenced but never defined."
 
 
 def _multiple_product_definition(document: Mapping[str, Any]) -> Findings:
     """6.1.2: a Product ID is defined by only one Full Product Name."""
     first: dict[str, str] = {}
     for path, product_id in r.defined_product_ids(document):
-        seen = first.setdefault(product_id, path)
-        if seen != path:
-            yield path, f"Product {_q(product_id)} is already defined at {seen}."
+        if first.setdefault(product_id, path) != path:
+            yield path, f"Product {quote(product_id)} is already defined at {first[product_id]}."
 
 
 def _circular_product_definition(document: Mapping[str, Any]) -> Findings:
@@ -203,22 +184,15 @@ def _circular_product_definition(document: Mapping[str, Any]) -> Findings:
     for index, item in r.items(r.obj(document.get("product_tree")).get("relationships")):
         relationship = r.obj(item)
         product_id = r.obj(relationship.get("full_product_name")).get("product_id")
-        if not isinstance(product_id, str):
-            continue
-        keys = ("product_reference", "relates_to_product_reference")
-        targets = {relationship[k] for k in keys if isinstance(relationship.get(k), str)}
-        refers_to.setdefault(product_id, set()).update(targets)
-        path = r.pointer("product_tree", "relationships", index, "full_product_name", "product_id")
-        defined.append((path, product_id))
+        if isinstance(product_id, str):
+            keys = ("product_reference", "relates_to_product_reference")
+            targets = {relationship[k] for k in keys if isinstance(relationship.get(k), str)}
+            refers_to.setdefault(product_id, set()).update(targets)
+            path = r.pointer("product_tree", "relationships", index, "full_product_name")
+            defined.append((f"{path}/product_id", product_id))
     for path, product_id in defined:
         if _reaches(product_id, product_id, refers_to):
-            yield (
-                path,
-                (
-                    f"Product {_q(product_id)} is built from a relationship that leads back to"
-                    " itself; the definition is circular."
-                ),
-            )
+            yield path, f"Product {quote(product_id)} is defined in terms of itself (a circle)."
 
 
 def _reaches(start: str, goal: str, edges: Mapping[str, set[str]]) -> bool:
@@ -236,10 +210,10 @@ def _reaches(start: str, goal: str, edges: Mapping[str, set[str]]) -> bool:
 
 def _missing_group_definition(document: Mapping[str, Any]) -> Findings:
     """6.1.4: every referenced Product Group ID is defined in /product_tree/product_groups."""
-    defined = set(r.product_groups(document))
+    defined = r.product_groups(document)
     for path, group_id in r.group_references(document):
         if group_id not in defined:
-            yield path, f"Product group {_q(group_id)} is referenced but not defined."
+            yield path, f"Product group {quote(group_id)} is referenced but never defined."
 
 
 def _multiple_group_definition(document: Mapping[str, Any]) -> Findings:
@@ -249,7 +223,7 @@ def _multiple_group_definition(document: Mapping[str, Any]) -> Findings:
         group_id = r.obj(group).get("group_id")
         path = r.pointer("product_tree", "product_groups", index, "group_id")
         if isinstance(group_id, str) and first.setdefault(group_id, path) != path:
-            yield path, f"Product group {_q(group_id)} is already defined at {first[group_id]}."
+            yield path, f"Product group {quote(group_id)} is already defined at {first[group_id]}."
 
 
 _STATUS_GROUPS = {
@@ -274,13 +248,7 @@ def _contradicting_status(document: Mapping[str, Any]) -> Findings:
             for path, product_id in r.strings(status.get(key), where):
                 first = group_of.setdefault(product_id, group)
                 if first != group:
-                    yield (
-                        path,
-                        (
-                            f"Product {_q(product_id)} is listed as {group} and also as {first};"
-                            " a product can have only one of these statuses."
-                        ),
-                    )
+                    yield path, f"Product {quote(product_id)} is both {first} and {group}."
 
 
 def _multiple_scores(document: Mapping[str, Any]) -> Findings:
@@ -289,20 +257,13 @@ def _multiple_scores(document: Mapping[str, Any]) -> Findings:
         first: dict[tuple[str, str], str] = {}
         for index, item in r.items(vulnerability.get("scores")):
             score, score_path = r.obj(item), f"{vulnerability_path}/scores/{index}"
-            for key in ("cvss_v2", "cvss_v3"):
-                if key not in score:
-                    continue
+            for key in (k for k in ("cvss_v2", "cvss_v3") if k in score):
                 version = r.cvss_version(key, r.obj(score[key])) or key
                 for path, product_id in r.strings(score.get("products"), f"{score_path}/products"):
                     seen = first.setdefault((product_id, version), score_path)
                     if seen != score_path:
-                        yield (
-                            path,
-                            (
-                                f"Product {_q(product_id)} already has a CVSS {version} score at"
-                                f" {seen}; give one score per CVSS version."
-                            ),
-                        )
+                        message = f"Product {quote(product_id)} already has a CVSS {version}"
+                        yield path, f"{message} score at {seen}."
 
 
 # --- CVSS, CWE, language, PURL (6.1.8 - 6.1.13) -------------------------------------------------
@@ -322,14 +283,14 @@ def _invalid_cvss(document: Mapping[str, Any]) -> Findings:
         version = r.cvss_version(key, r.obj(cvss))
         known = ("2.0",) if key == "cvss_v2" else ("3.0", "3.1")
         if version not in known:
-            yield path, f"A {key} object needs a version of {' or '.join(known)}."
+            yield path, f"The {key} object needs the version {' or '.join(known)}."
             continue
-        for where, message in _schema_problems(_cvss_validator(version), cvss, path):
+        for where, message in _schema_findings(_cvss_validator(version), cvss, path):
             yield where, f"Not a valid CVSS v{version} object: {message}"
 
 
 def _cvss_computation(document: Mapping[str, Any]) -> Findings:
-    """6.1.9: the scores (and severities) of each CVSS object are the ones its vector gives."""
+    """6.1.9: the scores (and severities) of each CVSS object are those its vector gives."""
     for path, key, value in _cvss_objects(document):
         cvss = r.obj(value)
         vector = cvss.get("vectorString")
@@ -338,22 +299,19 @@ def _cvss_computation(document: Mapping[str, Any]) -> Findings:
         try:
             computed = r.compute_cvss(key, vector)
         except ValueError as exc:
-            yield f"{path}/vectorString", f"The CVSS vector {_q(vector)} cannot be scored: {exc}."
+            yield f"{path}/vectorString", f"The CVSS vector {quote(vector)} is invalid: {exc}."
             continue
         for prop, expected in computed.values.items():
-            if prop not in cvss:
-                continue
-            given = cvss[prop]
-            same = (
-                r.as_decimal(given) == expected
-                if isinstance(expected, Decimal)
-                else given == expected
-            )
-            if not same:
-                yield (
-                    f"{path}/{prop}",
-                    f"{prop} is {_q(given)} but the vector {vector} gives {expected}.",
-                )
+            given = cvss.get(prop)
+            if prop in cvss and not _same(given, expected):
+                yield f"{path}/{prop}", f"{prop} is {quote(given)}, but {vector} gives {expected}."
+
+
+def _same(given: Any, expected: Decimal | str) -> bool:
+    """A score compares as a number (10 is 10.0), a severity as a string."""
+    if isinstance(expected, Decimal):
+        return r.as_decimal(given) == expected
+    return bool(given == expected)
 
 
 def _inconsistent_cvss(document: Mapping[str, Any]) -> Findings:
@@ -364,23 +322,14 @@ def _inconsistent_cvss(document: Mapping[str, Any]) -> Findings:
         metrics = r.vector_metrics(key, vector)
         if metrics is None:
             continue
-        declared = r.cvss_version(key, {"vectorString": vector})
-        if (
-            key == "cvss_v3"
-            and isinstance(cvss.get("version"), str)
-            and cvss["version"] != declared
-        ):
-            yield (
-                f"{path}/version",
-                f"version is {_q(cvss['version'])} but the vector is CVSS {declared}.",
-            )
+        stated = r.cvss_version(key, {"vectorString": vector})
+        version = cvss.get("version")
+        if key == "cvss_v3" and isinstance(version, str) and version != stated:
+            yield f"{path}/version", f"The version is {quote(version)}, but {vector} is {stated}."
         for prop, allowed in r.vector_properties(key, metrics).items():
-            if prop in cvss and cvss[prop] not in allowed:
+            if prop in cvss and str(cvss[prop]) not in allowed:
                 want = " or ".join(sorted(allowed))
-                yield (
-                    f"{path}/{prop}",
-                    f"{prop} is {_q(cvss[prop])} but the vector {vector} says {want}.",
-                )
+                yield f"{path}/{prop}", f"{prop} is {quote(cvss[prop])}, but {vector} says {want}."
 
 
 def _cwe(document: Mapping[str, Any]) -> Findings:
@@ -389,22 +338,12 @@ def _cwe(document: Mapping[str, Any]) -> Findings:
     for path, vulnerability in r.vulnerabilities(document):
         cwe = r.obj(vulnerability.get("cwe"))
         cwe_id, name = cwe.get("id"), cwe.get("name")
-        if not isinstance(cwe_id, str):
-            continue
-        entry = catalogue.entries.get(cwe_id)
-        if entry is None:
-            yield (
-                f"{path}/cwe/id",
-                f"{_q(cwe_id)} is not in the CWE catalogue ({catalogue.version}).",
-            )
-        elif isinstance(name, str) and name != entry.name:
-            yield (
-                f"{path}/cwe/name",
-                (
-                    f"The name given for {cwe_id} is {_q(name)}, but the CWE catalogue"
-                    f" ({catalogue.version}) names it {_q(entry.name)}."
-                ),
-            )
+        entry = catalogue.entries.get(cwe_id) if isinstance(cwe_id, str) else None
+        if isinstance(cwe_id, str) and entry is None:
+            yield f"{path}/cwe/id", f"{cwe_id} is not in the CWE catalogue {catalogue.version}."
+        elif entry is not None and isinstance(name, str) and name != entry.name:
+            message = f"The CWE catalogue {catalogue.version} names {cwe_id} {quote(entry.name)}"
+            yield f"{path}/cwe/name", f"{message}, not {quote(name)}."
 
 
 def _language(document: Mapping[str, Any]) -> Findings:
@@ -413,13 +352,8 @@ def _language(document: Mapping[str, Any]) -> Findings:
     for key in ("lang", "source_lang"):
         tag = meta.get(key)
         if isinstance(tag, str) and not r.language_tag_is_valid(tag):
-            yield (
-                r.pointer("document", key),
-                (
-                    f"{_q(tag)} is not a valid language tag (BCP 47): a subtag is not registered or"
-                    " the tag is malformed."
-                ),
-            )
+            message = "is not a valid language tag (BCP 47): a subtag is unknown or misplaced."
+            yield r.pointer("document", key), f"{quote(tag)} {message}"
 
 
 def _purl(document: Mapping[str, Any]) -> Findings:
@@ -427,13 +361,8 @@ def _purl(document: Mapping[str, Any]) -> Findings:
     for path, product in r.full_product_names(document):
         purl = r.obj(product.get("product_identification_helper")).get("purl")
         if isinstance(purl, str) and (problem := r.purl_problem(purl)) is not None:
-            yield (
-                f"{path}/product_identification_helper/purl",
-                f"Not a valid package URL: {problem}",
-            )
-
-
-# --- tracking and revision history (6.1.14 - 6.1.22, 6.1.30) -----------------------------------
+            where = f"{path}/product_identification_helper/purl"
+            yield where, f"{quote(purl)} is not a valid package URL: {problem}"
 
 
 def _translator(document: Mapping[str, Any]) -> Findings:
@@ -441,13 +370,8 @@ def _translator(document: Mapping[str, Any]) -> Findings:
     meta = r.obj(document.get("document"))
     translated = r.obj(meta.get("publisher")).get("category") == "translator"
     if translated and not (isinstance(meta.get("source_lang"), str) and meta["source_lang"]):
-        yield (
-            "/document/source_lang",
-            (
-                "The publisher is a translator, so the document must name the language it was"
-                " translated from (source_lang)."
-            ),
-        )
+        message = "The publisher is a translator, so source_lang must name the original language."
+        yield "/document/source_lang", message
 
 
 # --- vulnerabilities (6.1.23 - 6.1.26) ----------------------------------------------------------
@@ -459,22 +383,20 @@ def _multiple_cve(document: Mapping[str, Any]) -> Findings:
     for path, vulnerability in r.vulnerabilities(document):
         cve = vulnerability.get("cve")
         if isinstance(cve, str) and first.setdefault(cve, path) != path:
-            yield f"{path}/cve", f"{cve} is already described by {first[cve]}."
+            yield f"{path}/cve", f"{cve} is already described at {first[cve]}."
 
 
 def _multiple_involvements(document: Mapping[str, Any]) -> Findings:
-    """6.1.24: no party is listed twice at the same date in a vulnerability's involvements."""
+    """6.1.24: no party is listed twice with the same date in a vulnerability's involvements."""
     for vulnerability_path, vulnerability in r.vulnerabilities(document):
         first: dict[tuple[Any, Any], str] = {}
         for index, item in r.items(vulnerability.get("involvements")):
             party, date = r.obj(item).get("party"), r.obj(item).get("date")
-            if not isinstance(party, str):
-                continue
             key = (party, r.instant(date) or (date if isinstance(date, str) else None))
             path = f"{vulnerability_path}/involvements/{index}"
-            if first.setdefault(key, path) != path:
-                when = f"at {date}" if isinstance(date, str) else "without a date"
-                yield path, f"The party {party} is already listed {when} at {first[key]}."
+            if isinstance(party, str) and first.setdefault(key, path) != path:
+                when = f"dated {date}" if isinstance(date, str) else "without a date"
+                yield path, f"The {party} involvement {when} is already given at {first[key]}."
 
 
 def _multiple_hash_algorithms(document: Mapping[str, Any]) -> Findings:
@@ -482,16 +404,17 @@ def _multiple_hash_algorithms(document: Mapping[str, Any]) -> Findings:
     for product_path, product in r.full_product_names(document):
         helper = r.obj(product.get("product_identification_helper"))
         for index, item in r.items(helper.get("hashes")):
-            hashes_path = f"{product_path}/product_identification_helper/hashes/{index}"
+            where = f"{product_path}/product_identification_helper/hashes/{index}/file_hashes"
             first: dict[str, str] = {}
             for position, file_hash in r.items(r.obj(item).get("file_hashes")):
-                algorithm = r.obj(file_hash).get("algorithm")
-                path = f"{hashes_path}/file_hashes/{position}/algorithm"
-                if isinstance(algorithm, str) and first.setdefault(algorithm.lower(), path) != path:
-                    yield (
-                        path,
-                        f"The hash algorithm {algorithm} is already given at {first[algorithm.lower()]}.",
-                    )
+                algorithm, path = r.obj(file_hash).get("algorithm"), f"{where}/{position}/algorithm"
+                seen = (
+                    first.setdefault(algorithm.lower(), path)
+                    if isinstance(algorithm, str)
+                    else path
+                )
+                if seen != path:
+                    yield path, f"The file already has a {algorithm} hash at {seen}."
 
 
 _PROFILES = {
@@ -509,18 +432,12 @@ def _prohibited_category(document: Mapping[str, Any]) -> Findings:
     if not isinstance(category, str) or category == "csaf_base" or category in _PROFILES:
         return
     path, squashed = "/document/category", _squash(category)
-    for value, name in _PROFILES.items():
-        if squashed in (_squash(value), _squash(name)):
-            yield (
-                path,
-                (
-                    f"The category {_q(category)} is reserved for the {name} profile; use {value}"
-                    " for that profile or another name."
-                ),
-            )
-            return
-    if category.lower().startswith("csaf_"):
-        yield path, f"The category {_q(category)} uses the prefix csaf_, which is reserved."
+    reserved = [v for v, name in _PROFILES.items() if squashed in (_squash(v), _squash(name))]
+    if reserved:
+        message = f"The category {quote(category)} is reserved for the {_PROFILES[reserved[0]]}"
+        yield path, f"{message} profile: write {reserved[0]} for it, or choose another name."
+    elif category.lower().startswith("csaf_"):
+        yield path, f"The category {quote(category)} starts with the reserved prefix csaf_."
 
 
 def _squash(text: str) -> str:
@@ -528,6 +445,9 @@ def _squash(text: str) -> str:
 
 
 # --- profiles (6.1.27.1 - 6.1.27.11) ------------------------------------------------------------
+
+_ADVISORIES = ("csaf_security_advisory", "csaf_vex")
+_INFORMATION = ("csaf_informational_advisory", "csaf_security_incident_response")
 
 
 def _category(document: Mapping[str, Any]) -> Any:
@@ -537,99 +457,65 @@ def _category(document: Mapping[str, Any]) -> Any:
 def _document_notes(document: Mapping[str, Any]) -> Findings:
     """6.1.27.1: informational advisories and incident responses have a document note of
     category description, details, general or summary."""
-    if _category(document) not in (
-        "csaf_informational_advisory",
-        "csaf_security_incident_response",
-    ):
-        return
     notes = r.items(r.obj(document.get("document")).get("notes"))
     wanted = ("description", "details", "general", "summary")
-    if not any(r.obj(note).get("category") in wanted for _, note in notes):
-        yield (
-            "/document/notes",
-            (
-                "This profile needs a document note of category description, details, general or"
-                " summary."
-            ),
-        )
+    has_note = any(r.obj(note).get("category") in wanted for _, note in notes)
+    if _category(document) in _INFORMATION and not has_note:
+        message = "This profile needs a description, details, general or summary note."
+        yield "/document/notes", message
 
 
 def _document_references(document: Mapping[str, Any]) -> Findings:
     """6.1.27.2: informational advisories and incident responses reference an external source."""
-    if _category(document) not in (
-        "csaf_informational_advisory",
-        "csaf_security_incident_response",
-    ):
-        return
     references = r.items(r.obj(document.get("document")).get("references"))
-    if not any(r.obj(ref).get("category", "external") == "external" for _, ref in references):
+    external = any(r.obj(ref).get("category", "external") == "external" for _, ref in references)
+    if _category(document) in _INFORMATION and not external:
         yield "/document/references", "This profile needs a reference to an external source."
 
 
 def _no_vulnerabilities(document: Mapping[str, Any]) -> Findings:
     """6.1.27.3: an informational advisory has no /vulnerabilities."""
     if _category(document) == "csaf_informational_advisory" and "vulnerabilities" in document:
-        yield (
-            "/vulnerabilities",
-            (
-                "An informational advisory must not list vulnerabilities; publish a security"
-                " advisory instead."
-            ),
-        )
+        yield "/vulnerabilities", "An informational advisory must not list vulnerabilities."
 
 
 def _product_tree(document: Mapping[str, Any]) -> Findings:
     """6.1.27.4: security advisories and VEX documents have a /product_tree."""
-    if (
-        _category(document) in ("csaf_security_advisory", "csaf_vex")
-        and "product_tree" not in document
-    ):
+    if _category(document) in _ADVISORIES and "product_tree" not in document:
         yield "/product_tree", "This profile needs a product tree."
 
 
 def _vulnerability_notes(document: Mapping[str, Any]) -> Findings:
     """6.1.27.5: in security advisories and VEX documents each vulnerability has notes."""
-    if _category(document) in ("csaf_security_advisory", "csaf_vex"):
-        for path, vulnerability in r.vulnerabilities(document):
-            if "notes" not in vulnerability:
-                yield f"{path}/notes", "This profile needs notes on each vulnerability."
+    for path, vulnerability in r.vulnerabilities(document):
+        if _category(document) in _ADVISORIES and "notes" not in vulnerability:
+            yield f"{path}/notes", "This profile needs notes on each vulnerability."
 
 
 def _product_status(document: Mapping[str, Any]) -> Findings:
     """6.1.27.6: in security advisories each vulnerability has a product_status."""
-    if _category(document) == "csaf_security_advisory":
-        for path, vulnerability in r.vulnerabilities(document):
-            if "product_status" not in vulnerability:
-                yield (
-                    f"{path}/product_status",
-                    "This profile needs a product status on each vulnerability.",
-                )
+    for path, vulnerability in r.vulnerabilities(document):
+        if _category(document) == _ADVISORIES[0] and "product_status" not in vulnerability:
+            message = "This profile needs a product status on each vulnerability."
+            yield f"{path}/product_status", message
 
 
 def _vex_product_status(document: Mapping[str, Any]) -> Findings:
     """6.1.27.7: in VEX documents each product_status has fixed, known_affected,
     known_not_affected or under_investigation."""
-    if _category(document) != "csaf_vex":
-        return
     wanted = ("fixed", "known_affected", "known_not_affected", "under_investigation")
     for path, vulnerability in r.vulnerabilities(document):
         status = r.obj(vulnerability.get("product_status"))
-        if not any(key in status for key in wanted):
-            yield (
-                f"{path}/product_status",
-                (
-                    "A VEX document must say for each vulnerability which products are fixed, known"
-                    " affected, known not affected or under investigation."
-                ),
-            )
+        if _category(document) == "csaf_vex" and not any(key in status for key in wanted):
+            message = "A VEX document must list fixed, known (not) affected or investigated ones."
+            yield f"{path}/product_status", message
 
 
 def _vulnerability_id(document: Mapping[str, Any]) -> Findings:
     """6.1.27.8: in VEX documents each vulnerability has a cve or ids."""
-    if _category(document) == "csaf_vex":
-        for path, vulnerability in r.vulnerabilities(document):
-            if "cve" not in vulnerability and "ids" not in vulnerability:
-                yield path, "A VEX document must identify each vulnerability by a CVE or other ids."
+    for path, vulnerability in r.vulnerabilities(document):
+        if _category(document) == "csaf_vex" and not {"cve", "ids"} & set(vulnerability):
+            yield path, "A VEX document must identify each vulnerability by a CVE or other ids."
 
 
 def _impact_statement(document: Mapping[str, Any]) -> Findings:
@@ -648,13 +534,8 @@ def _impact_statement(document: Mapping[str, Any]) -> Findings:
         status = r.obj(vulnerability.get("product_status")).get("known_not_affected")
         for where, product_id in r.strings(status, f"{path}/product_status/known_not_affected"):
             if product_id not in covered:
-                yield (
-                    where,
-                    (
-                        f"Product {_q(product_id)} is known not affected but no flag or impact"
-                        " statement says why."
-                    ),
-                )
+                message = f"No flag or impact statement says why {quote(product_id)} is unaffected."
+                yield where, message
 
 
 def _action_statement(document: Mapping[str, Any]) -> Findings:
@@ -669,21 +550,12 @@ def _action_statement(document: Mapping[str, Any]) -> Findings:
         status = r.obj(vulnerability.get("product_status")).get("known_affected")
         for where, product_id in r.strings(status, f"{path}/product_status/known_affected"):
             if product_id not in covered:
-                yield (
-                    where,
-                    (
-                        f"Product {_q(product_id)} is known affected but no remediation says what"
-                        " to do about it."
-                    ),
-                )
+                yield where, f"No remediation says what to do about affected {quote(product_id)}."
 
 
 def _vulnerabilities(document: Mapping[str, Any]) -> Findings:
     """6.1.27.11: security advisories and VEX documents have /vulnerabilities."""
-    if (
-        _category(document) in ("csaf_security_advisory", "csaf_vex")
-        and "vulnerabilities" not in document
-    ):
+    if _category(document) in _ADVISORIES and "vulnerabilities" not in document:
         yield "/vulnerabilities", "This profile needs at least one vulnerability."
 
 
@@ -695,20 +567,17 @@ def _translation(document: Mapping[str, Any]) -> Findings:
     meta = r.obj(document.get("document"))
     lang, source = meta.get("lang"), meta.get("source_lang")
     if isinstance(lang, str) and isinstance(source, str) and lang.lower() == source.lower():
-        yield (
-            "/document/source_lang",
-            (f"The document is marked as translated from {source} into {lang}, the same language."),
-        )
+        yield "/document/source_lang", f"The document is translated from {source} into {lang}."
 
 
 def _remediation_products(document: Mapping[str, Any]) -> Findings:
     """6.1.29: each remediation names product_ids or group_ids."""
     for path, remediation in r.vulnerability_lists(document, "remediations"):
-        if "product_ids" not in remediation and "group_ids" not in remediation:
+        if not {"product_ids", "group_ids"} & set(remediation):
             yield path, "The remediation does not say which products it applies to."
 
 
-_RANGE_SIGNS = ("<", ">")  # also covers "<=" and ">="
+_RANGE_SIGNS = ("<", ">")  # "<=" and ">=" contain them
 _RANGE_WORDS = frozenset({"after", "all", "before", "earlier", "later", "prior", "versions"})
 
 
@@ -720,19 +589,14 @@ def _version_range(document: Mapping[str, Any]) -> Findings:
             continue
         lowered = name.lower()
         if any(sign in lowered for sign in _RANGE_SIGNS) or _RANGE_WORDS & set(lowered.split()):
-            yield (
-                f"{path}/name",
-                (
-                    f"The product version {_q(name)} looks like a version range; use the category"
-                    " product_version_range for ranges."
-                ),
-            )
+            message = f"{quote(name)} is a version range: use the category product_version_range."
+            yield f"{path}/name", message
 
 
 def _flag_products(document: Mapping[str, Any]) -> Findings:
     """6.1.32: each flag names product_ids or group_ids."""
     for path, flag in r.vulnerability_lists(document, "flags"):
-        if "product_ids" not in flag and "group_ids" not in flag:
+        if not {"product_ids", "group_ids"} & set(flag):
             yield path, "The flag does not say which products it applies to."
 
 
@@ -744,22 +608,16 @@ def _multiple_vex_flags(document: Mapping[str, Any]) -> Findings:
         first: dict[str, str] = {}
         for index, item in r.items(vulnerability.get("flags")):
             flag, path = r.obj(item), f"{vulnerability_path}/flags/{index}"
-            if flag.get("label") not in r.VEX_JUSTIFICATIONS:
-                continue
-            for product_id in sorted(r.products_of(flag, groups)):
+            justified = str(flag.get("label")) in r.VEX_JUSTIFICATIONS
+            for product_id in sorted(r.products_of(flag, groups)) if justified else ():
                 if first.setdefault(product_id, path) != path:
-                    yield (
-                        path,
-                        (
-                            f"Product {_q(product_id)} already has a VEX justification flag at"
-                            f" {first[product_id]}; give one justification per product."
-                        ),
-                    )
+                    message = f"Product {quote(product_id)} already has a VEX justification"
+                    yield path, f"{message} at {first[product_id]}."
 
 
 # --- the table and the entry points -------------------------------------------------------------
 
-_TESTS: dict[str, Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]] = {
+_TESTS: dict[str, Callable[[Mapping[str, Any]], Findings]] = {
     "6.1.1": _missing_product_definition,
     "6.1.2": _multiple_product_definition,
     "6.1.3": _circular_product_definition,
@@ -773,15 +631,15 @@ _TESTS: dict[str, Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]] = {
     "6.1.11": _cwe,
     "6.1.12": _language,
     "6.1.13": _purl,
-    "6.1.14": _sorted_revision_history,
+    "6.1.14": r.sorted_revision_history,
     "6.1.15": _translator,
-    "6.1.16": _latest_document_version,
-    "6.1.17": _status_draft,
-    "6.1.18": _released_revision_history,
-    "6.1.19": _prerelease_revisions,
-    "6.1.20": _non_draft_version,
-    "6.1.21": _missing_revision,
-    "6.1.22": _multiple_revisions,
+    "6.1.16": r.latest_document_version,
+    "6.1.17": r.status_draft,
+    "6.1.18": r.released_revision_history,
+    "6.1.19": r.prerelease_revisions,
+    "6.1.20": r.non_draft_version,
+    "6.1.21": r.missing_revision,
+    "6.1.22": r.multiple_revisions,
     "6.1.23": _multiple_cve,
     "6.1.24": _multiple_involvements,
     "6.1.25": _multiple_hash_algorithms,
@@ -799,7 +657,7 @@ _TESTS: dict[str, Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]] = {
     "6.1.27.11": _vulnerabilities,
     "6.1.28": _translation,
     "6.1.29": _remediation_products,
-    "6.1.30": _mixed_versioning,
+    "6.1.30": r.mixed_versioning,
     "6.1.31": _version_range,
     "6.1.32": _flag_products,
     "6.1.33": _multiple_vex_flags,
@@ -814,7 +672,7 @@ def mandatory_problems(
 ) -> list[Problem]:
     """What the mandatory tests (all, or those named in ``tests``) find, in spec order.
 
-    Raises ``InvalidInput`` for a test id that is not a mandatory test of CSAF 2.0.
+    Raises ``InvalidInput`` for a test id that is not a CSAF 2.0 mandatory test.
     """
     if tests is not None and (unknown := sorted(set(tests) - set(_TESTS))):
         raise InvalidInput(f"not CSAF 2.0 mandatory tests: {', '.join(unknown)}", field="tests")
@@ -829,17 +687,6 @@ def mandatory_problems(
 
 
 def validate(document: Mapping[str, Any]) -> list[Problem]:
-    """Everything wrong with a CSAF 2.0 document: schema problems first, then what each
-    mandatory test finds. An empty list means the document is valid."""
+    """Everything wrong with a CSAF 2.0 document, schema problems first, then what each
+    mandatory test finds in spec order. An empty list means the document is valid."""
     return schema_problems(document) + mandatory_problems(document)
-
-
-def _q(value: Any) -> str:
-    """A value from the document, quoted for a message and cut short if huge."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "..."
-    return f'"{text}"' if isinstance(value, str) else text
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "..."

@@ -508,12 +508,10 @@ def record_result(
     outcome = result.strip().lower()
     if outcome not in {r.value for r in RESULTS}:
         problems["result"] = "must be one of " + ", ".join(r.value for r in RESULTS)
-    checked: _Checked | None = None
-    try:
-        evidence = _text(evidence, "evidence")
-        checked = _check_upload(attachment, "attachment") if attachment else None
-    except InvalidInput as error:
-        problems.update(error.problems)
+    evidence = _collect(problems, lambda: _text(evidence, "evidence")) or ""
+    checked = None
+    if attachment is not None:
+        checked = _collect(problems, lambda: _check_upload(attachment, "attachment"))
     if problems:
         raise InvalidInput(problems)
     log = AuditLog(case, actor)

@@ -100,8 +100,11 @@ def create(request: HttpRequest) -> HttpResponse:
             )
         except InvalidInput as error:
             forms.show_problems(form, error)
-        except (NotFound, *REFUSALS) as error:  # NotFound: a tracking id typed wrong
-            form.add_error("cases" if isinstance(error, NotFound) else None, error.message)
+        except (NotFound, Conflict) as error:  # a case typed wrong, or not being fixed
+            form.add_error("cases", error.message)
+        except PermissionDenied as error:
+            messages.error(request, error.message)
+            return redirect("releases:list")
         else:
             messages.success(request, _("Release %(name)s created.") % {"name": release.name})
             return redirect("releases:release", name=release.name)

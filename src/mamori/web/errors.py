@@ -14,6 +14,7 @@ HTTP_STATUS: dict[type[errors.Error], int] = {
     errors.NotFound: 404,
     errors.RateLimited: 429,
     errors.Conflict: 409,
+    errors.ServiceUnavailable: 503,
 }
 
 
