@@ -337,6 +337,14 @@ def test_an_upload_over_the_limit_is_refused(engineer, world) -> None:
     assert "artifact" in refused.value.problems
     assert PrivateBuild.objects.count() == 0
     assert stored_files("builds") == []
+    link(engineer, world.case, 1)
+    fixes.submit_for_testing(engineer, world.case, 1)
+    run = fixes.start_run(engineer, world.case, 1, ["login"])
+    with pytest.raises(PayloadTooLarge) as refused:
+        fixes.record_result(engineer, world.case, run.number, 1, "fail", "", ("log", b"x" * 11))
+    assert "attachment" in refused.value.problems
+    assert TestResult.objects.get().result == "pending"
+    assert stored_files("evidence") == []
 
 
 @pytest.mark.django_db

@@ -328,9 +328,7 @@ def test_an_analysts_forged_publish_and_move_are_refused(analyst, world, client_
 
 
 @pytest.mark.django_db
-def test_the_advance_notification_and_its_deliveries(
-    manager, analyst, world, client_for
-) -> None:
+def test_the_advance_notification_and_its_deliveries(manager, analyst, world, client_for) -> None:
     release = Release.objects.get(name=world.train)
     summary = {
         "release": release.name,

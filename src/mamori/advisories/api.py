@@ -126,14 +126,14 @@ class RevisionOut(Schema):
 
 
 def _revision(advisory: Advisory, revision: Revision) -> RevisionOut:
-    site = services.page_url(advisory.advisory_id).removesuffix(".html")
     return RevisionOut(
         advisory_id=advisory.advisory_id,
         number=revision.number,
         published_at=revision.published_at,
         summary=revision.summary,
         published_by=revision.published_by.username if revision.published_by else None,
-        url=f"{site}/v{revision.number}.html",
+        url=services.page_url(advisory.advisory_id).removesuffix(".html")
+        + f"/v{revision.number}.html",
     )
 
 

@@ -109,12 +109,12 @@ class TextForm(forms.Form):
         }
         for n in range(self.faq_count):
             for key in FAQ_KEYS:
-                field = _text(labels[key], 2) if key.startswith("answer") else _line(labels[key], 1000)
+                field = (
+                    _text(labels[key], 2) if key.startswith("answer") else _line(labels[key], 1000)
+                )
                 self.fields[f"faq_{n}_{key}"] = field
         for n, (_key, label) in enumerate(affected):
-            self.fields[f"fixed_{n}"] = forms.CharField(
-                label=label, required=False, max_length=100
-            )
+            self.fields[f"fixed_{n}"] = forms.CharField(label=label, required=False, max_length=100)
 
     @staticmethod
     def rows_posted(data: Mapping[str, object]) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django import forms as django_forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -46,7 +45,8 @@ def affected_versions(case: Case) -> list[tuple[str, str]]:
 
 
 def revision_url(advisory_id: str, number: int) -> str:
-    return f"{settings.MAMORI_PUBLISHING.site_url}/security/bulletins/{advisory_id}/v{number}.html"
+    """The public page of one revision, as it was issued (next to the current one)."""
+    return services.page_url(advisory_id).removesuffix(".html") + f"/v{number}.html"
 
 
 def _advisory_rows(
@@ -54,7 +54,9 @@ def _advisory_rows(
 ) -> list[tuple[Advisory, str, list[tuple[Revision, str]], Bound]]:
     rows = []
     for advisory in advisories:
-        revisions = [(r, revision_url(advisory.advisory_id, r.number)) for r in advisory.revisions.all()]
+        revisions = [
+            (r, revision_url(advisory.advisory_id, r.number)) for r in advisory.revisions.all()
+        ]
         form: Bound = None
         if editing:
             form = forms.ReissueForm(auto_id=f"reissue-{advisory.advisory_id}-%s")

@@ -5,6 +5,9 @@ returns plain values: walkers that yield ``(JSON pointer, value)`` for the place
 version numbers and timestamps ordered as the spec orders them, CVSS vectors read into the
 properties FIRST's JSON schemas name, and lookups in the shipped CWE catalogue. A value of the
 wrong type is skipped, never an error: the schema check reports it.
+
+The revision history tests (6.1.14, 6.1.16 - 6.1.22, 6.1.30) live here too, beside the version
+arithmetic they are made of; ``csaf_validate`` registers them with the other tests.
 """
 
 from __future__ import annotations
@@ -271,15 +274,14 @@ def instant(value: Any) -> tuple[datetime, Fraction] | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    if sign is not None and (int(off_h) > 23 or int(off_m) > 59):
+        return None
+    offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
     try:
         moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-    except ValueError:
-        return None
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            return None
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
         moment = moment - offset if sign == "+" else moment + offset
+    except (ValueError, OverflowError):  # no such day, or out of range once moved to UTC
+        return None
     return moment, Fraction(fraction or "0")
 
 
@@ -646,10 +648,23 @@ def cwe_catalogue() -> CweCatalogue:
     return CweCatalogue(version=str(raw["version"]), entries=entries)
 
 
+_PRIVATE_USE_LANGUAGE = re.compile(r"q[a-t][a-z]", re.IGNORECASE)
+
+
 def language_tag_is_valid(tag: str) -> bool:
     """Whether ``tag`` is a valid BCP 47 tag (RFC 5646 section 2.2.9): well-formed, each subtag
-    registered (``langcodes``' copy of the registry), no variant or extension repeated."""
-    return bool(langcodes.tag_is_valid(tag))
+    registered (``langcodes``' copy of the registry), no variant or extension repeated.
+
+    ``langcodes`` does not look at extended language subtags; every registered one is also a
+    registered primary language subtag (RFC 5646 section 2.2.2), so that is checked here, and a
+    private-use language (qaa..qtz) is no extlang."""
+    if not langcodes.tag_is_valid(tag):
+        return False
+    extlangs = langcodes.Language.get(tag, normalize=False).extlangs or ()
+    return all(
+        langcodes.tag_is_valid(extlang) and not _PRIVATE_USE_LANGUAGE.fullmatch(extlang)
+        for extlang in extlangs
+    )
 
 
 def purl_problem(purl: str) -> str | None:

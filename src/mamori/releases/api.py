@@ -94,9 +94,7 @@ class ReleaseDetailOut(ReleaseOut):
 def _detail(request: HttpRequest, release: Release) -> ReleaseDetailOut:
     cases = services.cases_in(request.user, release)
     visible = {case.tracking_id for case in cases}
-    not_ready = [
-        line for line in services.not_ready(release) if line.split(" ", 1)[0] in visible
-    ]
+    not_ready = [line for line in services.not_ready(release) if line.split(" ", 1)[0] in visible]
     return ReleaseDetailOut(
         **_release(release, len(cases)).model_dump(),
         cases=[_case(c) for c in cases],
@@ -148,7 +146,9 @@ class CaseReleaseOut(Schema):
 @router.put("/cases/{tracking_id}/release", response=CaseReleaseOut)
 def assign(request: HttpRequest, tracking_id: str, body: CaseReleaseIn) -> CaseReleaseOut:
     release = services.assign(request.user, tracking_id, body.release, body.reason)
-    moved = next(c for c in services.cases_in(request.user, release) if c.tracking_id == tracking_id)
+    moved = next(
+        c for c in services.cases_in(request.user, release) if c.tracking_id == tracking_id
+    )
     return CaseReleaseOut(
         tracking_id=moved.tracking_id,
         release=release.name,

@@ -57,9 +57,7 @@ def _suggestion_text(urgency: Urgency | None) -> str:
 def _list_page(request: HttpRequest, bound: Bound = None) -> HttpResponse:
     user = request.user
     rows = [(r, len(services.cases_in(user, r))) for r in services.releases(user)]
-    suggestions = [
-        (s, _suggestion_text(s.urgency)) for s in services.out_of_band_suggestions(user)
-    ]
+    suggestions = [(s, _suggestion_text(s.urgency)) for s in services.out_of_band_suggestions(user)]
     may_publish = services.may_publish(user)
     context = {
         "sections": [
@@ -96,7 +94,10 @@ def create(request: HttpRequest) -> HttpResponse:
         d = form.cleaned_data
         try:
             release = services.create_out_of_band(
-                request.user, release_at=d["release_at"], reason=d["reason"], tracking_ids=d["cases"]
+                request.user,
+                release_at=d["release_at"],
+                reason=d["reason"],
+                tracking_ids=d["cases"],
             )
         except InvalidInput as error:
             forms.show_problems(form, error)
@@ -255,7 +256,9 @@ def add_subscriber(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         try:
-            made = notify.add_subscriber(request.user, name=d["name"], email=d["email"], url=d["url"])
+            made = notify.add_subscriber(
+                request.user, name=d["name"], email=d["email"], url=d["url"]
+            )
         except InvalidInput as error:
             forms.show_problems(form, error)
         except PermissionDenied as error:

@@ -6,78 +6,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0004_priority_levels'),
+        ("cases", "0004_priority_levels"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PublicText',
+            name="PublicText",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title_en', models.CharField(blank=True, max_length=300)),
-                ('title_ja', models.CharField(blank=True, max_length=300)),
-                ('summary_en', models.TextField(blank=True)),
-                ('summary_ja', models.TextField(blank=True)),
-                ('description_en', models.TextField(blank=True)),
-                ('description_ja', models.TextField(blank=True)),
-                ('mitigations_en', models.TextField(blank=True)),
-                ('mitigations_ja', models.TextField(blank=True)),
-                ('faq', models.JSONField(blank=True, default=list)),
-                ('cwe_id', models.CharField(blank=True, max_length=16)),
-                ('cwe_name', models.CharField(blank=True, max_length=300)),
-                ('fixed_versions', models.JSONField(blank=True, default=dict)),
-                ('restart_required', models.BooleanField(default=False)),
-                ('credit', models.BooleanField(default=False)),
-                ('credit_name', models.CharField(blank=True, max_length=200)),
-                ('credit_organization', models.CharField(blank=True, max_length=200)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title_en", models.CharField(blank=True, max_length=300)),
+                ("title_ja", models.CharField(blank=True, max_length=300)),
+                ("summary_en", models.TextField(blank=True)),
+                ("summary_ja", models.TextField(blank=True)),
+                ("description_en", models.TextField(blank=True)),
+                ("description_ja", models.TextField(blank=True)),
+                ("mitigations_en", models.TextField(blank=True)),
+                ("mitigations_ja", models.TextField(blank=True)),
+                ("faq", models.JSONField(blank=True, default=list)),
+                ("cwe_id", models.CharField(blank=True, max_length=16)),
+                ("cwe_name", models.CharField(blank=True, max_length=300)),
+                ("fixed_versions", models.JSONField(blank=True, default=dict)),
+                ("restart_required", models.BooleanField(default=False)),
+                ("credit", models.BooleanField(default=False)),
+                ("credit_name", models.CharField(blank=True, max_length=200)),
+                ("credit_organization", models.CharField(blank=True, max_length=200)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Revision',
+            name="Revision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('published_at', models.DateTimeField()),
-                ('summary', models.CharField(max_length=500)),
-                ('snapshot', models.JSONField()),
-                ('csaf', models.JSONField()),
-                ('cve', models.JSONField(default=list)),
-                ('osv', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("published_at", models.DateTimeField()),
+                ("summary", models.CharField(max_length=500)),
+                ("snapshot", models.JSONField()),
+                ("csaf", models.JSONField()),
+                ("cve", models.JSONField(default=list)),
+                ("osv", models.JSONField(default=list)),
             ],
             options={
-                'ordering': ['advisory', 'number'],
+                "ordering": ["advisory", "number"],
             },
         ),
         migrations.CreateModel(
-            name='SiteBuild',
+            name="SiteBuild",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('digest', models.CharField(max_length=64)),
-                ('changed', models.BooleanField()),
-                ('files', models.PositiveIntegerField()),
-                ('reason', models.CharField(max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("digest", models.CharField(max_length=64)),
+                ("changed", models.BooleanField()),
+                ("files", models.PositiveIntegerField()),
+                ("reason", models.CharField(max_length=300)),
             ],
             options={
-                'ordering': ['-at', '-pk'],
+                "ordering": ["-at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Advisory',
+            name="Advisory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('advisory_id', models.CharField(max_length=40, unique=True)),
-                ('kind', models.CharField(choices=[('bulletin', 'Security bulletin'), ('early_mitigation', 'Early mitigation advisory')], max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='advisories', to='cases.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("advisory_id", models.CharField(max_length=40, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("bulletin", "Security bulletin"),
+                            ("early_mitigation", "Early mitigation advisory"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="advisories",
+                        to="cases.case",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['advisory_id'],
+                "ordering": ["advisory_id"],
             },
         ),
     ]
