@@ -54,6 +54,7 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "assessment.edit",
         "matrix.edit",
         "threat.import",
+        "advisory.edit",
     },
     ANALYST: {
         "case.create",
@@ -70,6 +71,7 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "assessment.edit",
         "matrix.edit",
         "threat.import",
+        "advisory.edit",
     },
     ENGINEER: {
         "case.view_internal",
@@ -86,6 +88,7 @@ EXPECTED_GRANTS: dict[str, set[str]] = {
         "case.set_flag",
         "note.post",
         "catalogue.view",
+        "advisory.edit",
     },
     AUDITOR: {
         "case.view_internal",

@@ -125,9 +125,9 @@ class Config:
     max_attachment_bytes: int
     secure_cookies: bool
     intake: Intake
+    publishing: Publishing
     db_conn_max_age: int = 0
     threat_feeds: ThreatFeeds = ThreatFeeds()
-    publishing: Publishing | None = None  # None only in hand-built test configurations
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -152,7 +152,7 @@ STORAGES = {
 }
 # The public tree (advisories, CSAF provider directory) is mirrored to object storage when
 # MAMORI_PUBLIC_STORAGE_BACKEND names a Django storage (e.g. storages.backends.s3.S3Storage).
-if CONFIG.publishing is not None and CONFIG.publishing.storage_backend:
+if CONFIG.publishing.storage_backend:
     STORAGES["public"] = {
         "BACKEND": CONFIG.publishing.storage_backend,
         "OPTIONS": dict(CONFIG.publishing.storage_options),

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from mamori.accounts.models import User
 from mamori.advisories import services
-from mamori.advisories.models import Advisory, PublicText, Revision
+from mamori.advisories.models import Advisory, PublicText, Revision, SiteBuild
 from mamori.cases import services as cases
 from mamori.cases.models import Case
 from mamori.core.authz import Role
 from mamori.products import services as catalogue
-from tests import factories
 from mamori.releases.services import release_of
+from tests import factories
 from tests.releases.test_views import developed
 
 TEXT = {
@@ -32,7 +32,9 @@ TEXT = {
     "mitigations_en": "Disable comments.",
     "mitigations_ja": "コメントを無効にしてください。",
     "cwe_id": "CWE-79",
-    "cwe_name": "Improper Neutralization of Input During Web Page Generation",
+    "cwe_name": (
+        "Improper Neutralization of Input During Web Page Generation ('Cross-site Scripting')"
+    ),
     "restart_required": "on",
     "credit": "on",
     "credit_name": "Hanako Yamada",
@@ -43,7 +45,9 @@ TEXT = {
     "faq_0_answer_ja": "コメントが有効な場合のみです。",
     "faq_1_question_en": "",
     "faq_1_answer_en": "",
+    "fixed_0_key": "portal 2.x",
     "fixed_0": "2.1",
+    "fixed_1_key": "portal 1.x",
     "fixed_1": "1.9.3",
 }
 
@@ -247,7 +251,11 @@ def test_an_early_advisory_is_published_and_re_issued(
     admin, analyst, world, client_for, settings, signing_key, tmp_path
 ) -> None:
     settings.MAMORI_PUBLISHING = dataclasses.replace(
-        settings.MAMORI_PUBLISHING, signing_key=signing_key.fingerprint, public_dir=tmp_path
+        settings.MAMORI_PUBLISHING,
+        signing_key=signing_key.fingerprint,
+        public_dir=tmp_path,
+        site_url="https://www.example.com",
+        publisher_namespace="https://www.example.com",
     )
     settings.MAMORI_INTAKE = dataclasses.replace(
         settings.MAMORI_INTAKE, gnupg_home=signing_key.home, gpg_passphrase=""
@@ -261,7 +269,8 @@ def test_an_early_advisory_is_published_and_re_issued(
     body = text(page)
     assert f"Early mitigation advisory {advisory.advisory_id} published." in body
     assert "The vulnerability is public and no fix has shipped yet" not in body
-    assert f"/security/bulletins/{advisory.advisory_id}.html" in body
+    assert f'href="https://www.example.com/security/bulletins/{advisory.advisory_id}.html"' in body
+    assert SiteBuild.objects.count() == 1
 
     refused = post(client, f"/cases/{tid}/advisory/{advisory.advisory_id}/reissue", {})
     assert refused.status_code == 422
@@ -277,6 +286,7 @@ def test_an_early_advisory_is_published_and_re_issued(
     assert "Added a workaround for 1.x" in body
     assert f"/security/bulletins/{advisory.advisory_id}/v2.html" in body
     assert list(advisory.revisions.values_list("number", flat=True)) == [1, 2]
+    assert SiteBuild.objects.count() == 2
 
 
 # Revisions -------------------------------------------------------------------------------------
@@ -321,4 +331,3 @@ def test_re_issuing_is_refused_with_the_problem(
     other = factories.case(admin, "Another case")
     assert post(client, f"/cases/{other}/advisory/MSA-2026-0042/reissue", {}).status_code == 404
     assert Revision.objects.count() == 1
-

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
@@ -273,6 +274,33 @@ def test_a_release_manager_moves_a_case_with_a_reason(manager, world, client_for
     assert (move.reason, move.actor) == ("the fix needs a new API", manager)
     body = text(client.get(f"/releases/{later}/"))
     assert world.portal in body and "the fix needs a new API" in body
+
+
+@pytest.mark.django_db
+def test_cases_move_only_to_releases_still_open(manager, world, client_for) -> None:
+    later = planned_after(world.train)
+    body = text(client_for(manager).get(f"/releases/{world.train}/"))
+    assert f'<option value="{later}">' in body
+    frozen = Release.objects.get(name=later).cutoff_at
+    with time_machine.travel(frozen + timedelta(minutes=1), tick=False):
+        body = text(client_for(manager).get(f"/releases/{world.train}/"))
+    assert f'<option value="{later}">' not in body  # its code freeze has begun
+    assert f'<option value="{planned_after(later)}">' in body
+
+
+@pytest.mark.django_db
+def test_a_published_release_is_listed_as_past_and_offers_no_forms(
+    manager, world, client_for
+) -> None:
+    name = out_of_band(manager, world.portal)
+    Release.objects.filter(name=name).update(state="published", published_at=timezone.now())
+    client = client_for(manager)
+    body = text(client.get("/releases/"))
+    past = body[body.index("Past releases") :]
+    assert f'href="/releases/{name}/"' in past
+    body = text(client.get(f"/releases/{name}/"))
+    assert "Published" in body and world.portal in body
+    assert "/publish" not in body and "/move" not in body and "/add" not in body
 
 
 @pytest.mark.django_db

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 FAQ_ROWS = 5  # blank rows offered below the questions already written
 FAQ_KEYS = ("question_en", "answer_en", "question_ja", "answer_ja")
+MAX_VERSIONS = 500  # "fixed in" rows a posted form may carry
+_FAQ_LABELS = {
+    "question_en": _("Question (English)"),
+    "answer_en": _("Answer (English)"),
+    "question_ja": _("Question (Japanese)"),
+    "answer_ja": _("Answer (Japanese)"),
+}
 _FAQ_FIELD = re.compile(r"faq_(\d+)_(?:question|answer)_(?:en|ja)\Z")
 TEXT_FIELDS = (
     "title_en",
@@ -97,30 +104,38 @@ class TextForm(forms.Form):
         faq_rows: int = FAQ_ROWS,
         **kwargs: Any,
     ) -> None:
-        """``affected``: (key, label) of each affected version, the key "<product> <version>"."""
-        super().__init__(*args, **kwargs)
-        self.affected = affected
-        self.faq_count = min(faq_rows, services.MAX_FAQ + 1)
-        labels = {
-            "question_en": _("Question (English)"),
-            "answer_en": _("Answer (English)"),
-            "question_ja": _("Question (Japanese)"),
-            "answer_ja": _("Answer (Japanese)"),
-        }
-        for n in range(self.faq_count):
-            for key in FAQ_KEYS:
-                field = (
-                    _text(labels[key], 2) if key.startswith("answer") else _line(labels[key], 1000)
-                )
-                self.fields[f"faq_{n}_{key}"] = field
-        for n, (_key, label) in enumerate(affected):
-            self.fields[f"fixed_{n}"] = forms.CharField(label=label, required=False, max_length=100)
+        """``affected``: (key, label) of each affected version, the key "<product> <version>".
 
-    @staticmethod
-    def rows_posted(data: Mapping[str, object]) -> int:
-        """How many FAQ rows a posted form carries."""
-        numbers = [int(m.group(1)) for name in data if (m := _FAQ_FIELD.match(name))]
+        A posted form has the FAQ rows it was posted with, and its "fixed in" rows carry their
+        version's key, so a value always lands on the version it was typed for, even if the
+        matrix changed in between.
+        """
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            labels = dict(affected)
+            faq_rows = self._posted_rows()
+            affected = [(key, labels.get(key, key)) for key in self._posted_keys()]
+        self.versions = affected
+        self.faq_count = min(faq_rows, services.MAX_FAQ + 1)
+        for n in range(self.faq_count):
+            for key, label in _FAQ_LABELS.items():
+                long = key.startswith("answer")
+                self.fields[f"faq_{n}_{key}"] = _text(label, 2) if long else _line(label, 1000)
+        for n, (version, name) in enumerate(affected):
+            self.fields[f"fixed_{n}_key"] = forms.CharField(
+                widget=forms.HiddenInput, initial=version, max_length=200
+            )
+            self.fields[f"fixed_{n}"] = forms.CharField(label=name, required=False, max_length=100)
+
+    def _posted_rows(self) -> int:
+        numbers = [int(m.group(1)) for name in self.data if (m := _FAQ_FIELD.match(name))]
         return max(numbers, default=-1) + 1
+
+    def _posted_keys(self) -> list[str]:
+        keys: list[str] = []
+        while len(keys) < MAX_VERSIONS and f"fixed_{len(keys)}_key" in self.data:
+            keys.append(str(self.data[f"fixed_{len(keys)}_key"]))
+        return keys
 
     @staticmethod
     def initial_from(text: PublicText, affected: list[tuple[str, str]]) -> dict[str, object]:
@@ -140,8 +155,9 @@ class TextForm(forms.Form):
     def faq_fields(self) -> list[list[BoundField]]:
         return [[self[f"faq_{n}_{key}"] for key in FAQ_KEYS] for n in range(self.faq_count)]
 
-    def fixed_fields(self) -> list[BoundField]:
-        return [self[f"fixed_{n}"] for n in range(len(self.affected))]
+    def fixed_fields(self) -> list[tuple[BoundField, BoundField]]:
+        """(the fixed version, its hidden key) of each affected version."""
+        return [(self[f"fixed_{n}"], self[f"fixed_{n}_key"]) for n in range(len(self.versions))]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -155,16 +171,15 @@ class TextForm(forms.Form):
         return data
 
     def changes(self, kept: Mapping[str, str]) -> services.TextChanges:
-        """The texts as typed; ``kept`` are fixed versions of rows no longer affected."""
+        """The texts as typed; ``kept``: the fixed versions stored, of versions not on the form."""
         d = self.cleaned_data
         faq = []
         for n in range(self.faq_count):
             row = {key: d[f"faq_{n}_{key}"].strip() for key in FAQ_KEYS}
             if any(row.values()):
                 faq.append(row)
-        fixed = {key: v for key, v in kept.items() if key not in dict(self.affected)}
-        for n, (key, _label) in enumerate(self.affected):
-            fixed[key] = d[f"fixed_{n}"]
+        typed = {d[f"fixed_{n}_key"]: d[f"fixed_{n}"] for n in range(len(self.versions))}
+        fixed = {**{k: v for k, v in kept.items() if k not in typed}, **typed}
         return services.TextChanges(
             **{name: d[name] for name in TEXT_FIELDS}, faq=faq, fixed_versions=fixed
         )

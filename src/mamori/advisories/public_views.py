@@ -10,7 +10,12 @@ from __future__ import annotations
 import mimetypes
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.views.decorators.http import require_safe
 
 from mamori.advisories.publisher import public_file
@@ -27,7 +32,7 @@ _TYPES = {
 }
 
 
-def _serve(relpath: str) -> HttpResponse:
+def _serve(relpath: str) -> HttpResponseBase:
     path = public_file(settings.MAMORI_PUBLISHING.public_dir, relpath)
     kind = (
         _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -39,12 +44,12 @@ def _serve(relpath: str) -> HttpResponse:
 
 
 @require_safe
-def well_known(request: HttpRequest, path: str) -> HttpResponse:
+def well_known(request: HttpRequest, path: str) -> HttpResponseBase:
     return _serve(f".well-known/{path}")
 
 
 @require_safe
-def security(request: HttpRequest, path: str = "") -> HttpResponse:
+def security(request: HttpRequest, path: str = "") -> HttpResponseBase:
     if path in ("", "index.html"):
         language = "ja" if request.GET.get("lang") == "ja" else "en"
         return _serve("security/index.html" if language == "en" else "security/index.ja.html")

@@ -97,7 +97,13 @@ class TextChanges:
     credit_organization: str | None = None
 
 
-_LIMITS = {"title_en": 300, "title_ja": 300, "cwe_name": 300, "credit_name": 200}
+_LIMITS = {
+    "title_en": 300,
+    "title_ja": 300,
+    "cwe_name": 300,
+    "credit_name": 200,
+    "credit_organization": 200,
+}
 _FAQ_KEYS = ("question_en", "question_ja", "answer_en", "answer_ja")
 
 
@@ -623,6 +629,12 @@ def published() -> list[tuple[Advisory, list[Revision]]]:
 
 def may_edit(user: AnyUser) -> bool:
     return can(user, Action.ADVISORY_EDIT)
+
+
+def republish(user: AnyUser) -> SiteBuild:
+    """Rebuild and swap in the public tree on a release manager's request."""
+    actor = require(user, Action.CASE_RELEASE)
+    return publish_site(actor, f"requested by {actor.username}")
 
 
 def publish_site(actor: User | None, reason: str) -> SiteBuild:

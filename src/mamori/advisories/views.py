@@ -87,14 +87,13 @@ def _page(
         ),
     }
     if editing:
-        rows = max(len(text.faq) + forms.FAQ_ROWS, forms.FAQ_ROWS)
         context["form"] = (
             bound
             if isinstance(bound, forms.TextForm)
             else forms.TextForm(
                 initial=forms.TextForm.initial_from(text, affected),
                 affected=affected,
-                faq_rows=rows,
+                faq_rows=len(text.faq) + forms.FAQ_ROWS,  # the questions and blank rows
             )
         )
     status = 422 if bound is not None else 200
@@ -125,8 +124,7 @@ def _refused(request: HttpRequest, error: Error) -> None:
 def text(request: HttpRequest, tracking_id: str) -> HttpResponse:
     case = cases.internal_case(request.user, tracking_id)
     affected = affected_versions(case)
-    rows = forms.TextForm.rows_posted(request.POST)
-    form = forms.TextForm(request.POST, affected=affected, faq_rows=rows)
+    form = forms.TextForm(request.POST, affected=affected)
     if form.is_valid():
         try:
             kept = services.public_text(request.user, tracking_id).fixed_versions

@@ -93,8 +93,7 @@ class ReleaseDetailOut(ReleaseOut):
 
 def _detail(request: HttpRequest, release: Release) -> ReleaseDetailOut:
     cases = services.cases_in(request.user, release)
-    visible = {case.tracking_id for case in cases}
-    not_ready = [line for line in services.not_ready(release) if line.split(" ", 1)[0] in visible]
+    not_ready = services.not_ready(release, request.user)
     return ReleaseDetailOut(
         **_release(release, len(cases)).model_dump(),
         cases=[_case(c) for c in cases],

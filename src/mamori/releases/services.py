@@ -319,10 +319,14 @@ def roll_over(now: datetime | None = None) -> list[tuple[str, str, str]]:
 # Publishing ------------------------------------------------------------------------------------
 
 
-def not_ready(release: Release) -> list[str]:
-    """What stops ``release`` from being published, one line per case."""
+def not_ready(release: Release, user: AnyUser | None = None) -> list[str]:
+    """What stops ``release`` from being published, one line per case (only the cases ``user``
+    may see, when a user is given: an engineer never learns another team's tracking ids)."""
     found = []
-    for slot in Assignment.objects.filter(release=release).select_related("case"):
+    slots = Assignment.objects.filter(release=release).select_related("case")
+    if user is not None:
+        slots = slots.filter(case__in=cases.visible_cases(user))
+    for slot in slots:
         case = slot.case
         if case.state_enum is not State.READY_FOR_RELEASE:
             found.append(f"{case.tracking_id} is {case.state_enum.label.lower()}")

@@ -15,15 +15,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from mamori.accounts.services import AnyUser
 from mamori.core.ssvc import Urgency
 from mamori.core.workflow import State
-from mamori.errors import Conflict, GateRefused, InvalidInput, NotFound, PermissionDenied
+from mamori.errors import (
+    ConfigurationError,
+    Conflict,
+    GateRefused,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from mamori.releases import forms, notify, services
-from mamori.releases.models import Move, Notice, Release
+from mamori.releases.models import Move, Notice
 
 if TYPE_CHECKING:
     from mamori.cases.models import Case
@@ -34,15 +42,11 @@ REFUSALS = (Conflict, PermissionDenied)
 Bound = django_forms.Form | None
 
 
-def visible_not_ready(release: Release, visible: list[Case]) -> list[str]:
-    """``services.not_ready`` without the cases ``visible`` leaves out (another team's)."""
-    ids = {case.tracking_id for case in visible}
-    return [line for line in services.not_ready(release) if line.split(" ", 1)[0] in ids]
-
-
 def _planned_names(user: AnyUser, but: str = "") -> list[str]:
+    """The releases a case may still move to: planned, and not past a code-freeze cut-off."""
+    now = timezone.now()
     planned = services.releases(user, include_published=False)
-    return [r.name for r in planned if r.name != but]
+    return [r.name for r in planned if r.name != but and (r.cutoff_at is None or r.cutoff_at > now)]
 
 
 # The list of releases --------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def _release_page(request: HttpRequest, name: str, bound: Bound = None) -> HttpR
     context = {
         "release": release,
         "cases": rows,
-        "not_ready": visible_not_ready(release, cases),
+        "not_ready": services.not_ready(release, user),
         "may_publish": editing,
         "notice": Notice.objects.filter(release=release).first(),
         "deliveries": notify.deliveries(user, release) if manager else None,
@@ -224,7 +228,7 @@ def publish(request: HttpRequest, name: str) -> HttpResponse:
         refused = _("%(name)s was not published: %(problems)s")
         problems = "; ".join(error.problems.values())
         messages.error(request, refused % {"name": name, "problems": problems})
-    except REFUSALS as error:
+    except (*REFUSALS, ConfigurationError) as error:  # e.g. no signing key: say so, not a 500
         messages.error(request, error.message)
     else:
         messages.success(request, _("Release %(name)s published.") % {"name": release.name})
