@@ -324,3 +324,47 @@ def test_bad_intake_settings_are_refused_by_name(
 ) -> None:
     env[variable] = value
     _refused(env, variable)
+
+
+def test_publishing_defaults_follow_the_site_and_the_security_mailbox(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env["MAMORI_DATA_DIR"] = str(tmp_path)
+    env["MAMORI_SECURITY_ADDRESSES"] = "psirt@example.com"
+    pub = load(env).publishing
+    assert pub.public_dir == tmp_path / "public"
+    assert pub.contact == ("mailto:psirt@example.com",)
+    assert pub.advisory_prefix == "MSA"
+    assert pub.signing_key == ""
+    assert (pub.release_rule.weekday, pub.release_rule.week) == (1, 2)
+    assert (pub.release_rule.freeze_days, pub.release_rule.notice_days) == (7, 3)
+
+
+def test_the_signing_key_is_a_whole_fingerprint(env: dict[str, str]) -> None:
+    env["MAMORI_SIGNING_KEY"] = "ab12 " * 10  # spaces as gpg prints them
+    assert load(env).publishing.signing_key == "AB12" * 10
+    env["MAMORI_SIGNING_KEY"] = "0123456789abcdef0123456789abcdef01234567"
+    assert load(env).publishing.signing_key == "0123456789ABCDEF0123456789ABCDEF01234567"
+    env["MAMORI_SIGNING_KEY"] = "0123456789ABCDEF"  # a key id is not enough
+    with pytest.raises(ConfigurationError, match="MAMORI_SIGNING_KEY"):
+        load(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAMORI_ADVISORY_PREFIX", "msa"),
+        ("MAMORI_SITE_URL", "ftp://example.com"),
+        ("MAMORI_SECURITY_CONTACT", "security@example.com"),
+        ("MAMORI_PUBLIC_STORAGE_OPTIONS", "[1, 2]"),
+        ("MAMORI_RELEASE_WEEKDAY", "someday"),
+        ("MAMORI_RELEASE_WEEK", "5"),
+        ("MAMORI_CODE_FREEZE_DAYS", "-1"),
+    ],
+)
+def test_bad_publishing_settings_are_refused_by_name(
+    env: dict[str, str], name: str, value: str
+) -> None:
+    env[name] = value
+    with pytest.raises(ConfigurationError, match=name):
+        load(env)

@@ -19,7 +19,7 @@ from mamori.assessment import services as assessment
 from mamori.cases import services as cases
 from mamori.core.ssvc import Urgency
 from mamori.core.workflow import State
-from mamori.errors import ConfigurationError, Conflict, InvalidInput
+from mamori.errors import ConfigurationError, Conflict, InvalidInput, PermissionDenied
 from mamori.releases import notify, services
 from mamori.releases.models import Delivery
 from tests.releases.conftest import Receiver, confirmed_case
@@ -294,3 +294,18 @@ def test_reissuing_keeps_earlier_revisions_available(
     changes = tree[".well-known/csaf/white/changes.csv"].decode()
     assert "2026-12-10T09:00:00" in changes
     assert read_tree(current_tree(publishing)) == tree  # type: ignore[arg-type]
+
+
+def test_out_of_band_releases_of_one_day_are_numbered(
+    people: dict[str, User], publishing: Path, clock: Any
+) -> None:
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    names = [
+        services.create_out_of_band(people["manager"], release_at=at, reason=why).name
+        for why in ("first leak", "second leak")
+    ]
+    assert names == ["OOB-2026-11-21-1", "OOB-2026-11-21-2"]
+    with pytest.raises(InvalidInput):
+        services.create_out_of_band(people["manager"], release_at=at, reason="  ")
+    with pytest.raises(PermissionDenied):
+        services.create_out_of_band(people["analyst"], release_at=at, reason="not mine")

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -271,13 +271,21 @@ def create_out_of_band(
     local = timezone.localtime(release_at, ZoneInfo(settings.TIME_ZONE))
     stem = f"OOB-{local:%Y-%m-%d}"
     taken = Release.objects.filter(name__startswith=stem).count()
-    release = Release.objects.create(
-        name=f"{stem}-{taken + 1}",
-        kind=Release.Kind.OUT_OF_BAND,
-        release_at=release_at,
-        reason=why,
-        created_by=actor,
-    )
+    for number in range(taken + 1, taken + 20):  # two managers at once: the next number
+        try:
+            with transaction.atomic():
+                release = Release.objects.create(
+                    name=f"{stem}-{number}",
+                    kind=Release.Kind.OUT_OF_BAND,
+                    release_at=release_at,
+                    reason=why,
+                    created_by=actor,
+                )
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise Conflict("could not name the out-of-band release; try again")
     for tracking_id in tracking_ids:
         case = cases.lock_case(actor, tracking_id)
         if case.state_enum not in _FIXING:
