@@ -19,7 +19,6 @@ from mamori.core.advisory import Publisher, Tlp
 from mamori.core.provider import (
     CsafDocument,
     check_tree,
-    csaf_filename,
     provider_files,
     provider_metadata_problems,
     reusing_signatures,
@@ -101,13 +100,6 @@ def load(tree: dict[str, bytes], path: str) -> dict[str, Any]:
 
 
 # --- the files -------------------------------------------------------------------------------
-
-
-def test_file_names_follow_section_5_1() -> None:
-    assert csaf_filename("Example_Company - 2019-YH3234") == "example_company_-_2019-yh3234.json"
-    assert csaf_filename("2022_#01-A") == "2022_01-a.json"
-    assert csaf_filename("RHBA-2019:0024") == "rhba-2019_0024.json"
-    assert csaf_filename("cisco-sa-20190513-secureboot") == "cisco-sa-20190513-secureboot.json"
 
 
 def test_every_file_of_a_trusted_provider_is_there() -> None:

@@ -611,22 +611,6 @@ def advisories_of(user: AnyUser, tracking_id: str) -> list[Advisory]:
     return list(Advisory.objects.filter(case=case).prefetch_related("revisions"))
 
 
-def latest(advisory: Advisory) -> Revision:
-    found = advisory.revisions.order_by("-number").first()
-    assert found is not None, "an advisory is created with its first revision"
-    return found
-
-
-def published() -> list[tuple[Advisory, list[Revision]]]:
-    """Every advisory with its revisions, oldest revision first: the public tree's content."""
-    found = []
-    for advisory in Advisory.objects.select_related("release", "superseded_by").order_by(
-        "advisory_id"
-    ):
-        found.append((advisory, list(advisory.revisions.order_by("number"))))
-    return [(a, revs) for a, revs in found if revs]
-
-
 def may_edit(user: AnyUser) -> bool:
     return can(user, Action.ADVISORY_EDIT)
 
@@ -642,14 +626,3 @@ def publish_site(actor: User | None, reason: str) -> SiteBuild:
     from mamori.advisories import site
 
     return site.publish(actor, reason)
-
-
-def get_public_revision(advisory_id: str, number: int | None = None) -> tuple[Advisory, Revision]:
-    advisory = Advisory.objects.filter(advisory_id=advisory_id).first()
-    if advisory is None:
-        raise NotFound(f"no advisory {advisory_id[:40]!r}")
-    revisions = advisory.revisions.order_by("number")
-    revision = revisions.filter(number=number).first() if number else revisions.last()
-    if revision is None:
-        raise NotFound(f"no revision {number} of {advisory_id}")
-    return advisory, revision

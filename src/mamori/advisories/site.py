@@ -41,6 +41,7 @@ from mamori.advisories import publisher
 from mamori.advisories.models import Advisory, Revision, SiteBuild
 from mamori.advisories.signing import GpgSigner
 from mamori.core import advisory as model
+from mamori.core import csaf as csaf_format
 from mamori.core import cve as cve_format
 from mamori.core import osv as osv_format
 from mamori.core.advisory import Tlp
@@ -135,7 +136,7 @@ def build(now: datetime, previous: Mapping[str, bytes] | None = None) -> dict[st
         documents = [
             CsafDocument(
                 tracking_id=e.id,
-                content=_json(e.current.csaf),
+                content=csaf_format.dumps(e.current.csaf),
                 tlp=Tlp.WHITE,
                 initial_release=e.value.initial_release,
                 current_release=e.value.current_release,

@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mamori.core.sla import BusinessCalendar
-from mamori.core.sla import _resolve as _resolve_wall_time  # the one DST rule of the project
+from mamori.core.sla import (
+    BusinessCalendar,
+    resolve_wall_time,  # the one DST rule of the project
+)
 from mamori.errors import ConfigurationError, InvalidInput
 
 #: Bounds on the configured offsets: generous for any real process, and they keep the date
@@ -246,7 +248,7 @@ def _bad(name: str, value: str, expected: str) -> ConfigurationError:
 
 
 def _instant(rule: TrainRule, day: date) -> datetime:
-    return _resolve_wall_time(day, rule.at, rule.zone).astimezone(UTC)
+    return resolve_wall_time(day, rule.at, rule.zone).astimezone(UTC)
 
 
 def _next_month(year: int, month: int) -> tuple[int, int]:

@@ -59,6 +59,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT7
 
 from mamori.core.advisory import Publisher, Tlp
+from mamori.core.csaf import filename as csaf_filename_of
 from mamori.errors import ConfigurationError, InvalidInput
 
 __all__ = [
@@ -67,7 +68,6 @@ __all__ = [
     "WELL_KNOWN",
     "CsafDocument",
     "check_tree",
-    "csaf_filename",
     "provider_files",
     "provider_metadata_problems",
     "reusing_signatures",
@@ -80,7 +80,6 @@ CSAF_SCHEMA_URL = "https://docs.oasis-open.org/csaf/csaf/v2.0/csaf_json_schema.j
 #: TLP labels that may be in the public tree; TLP:AMBER and TLP:RED never are (§7.1.5).
 PUBLIC_TLPS = (Tlp.WHITE, Tlp.GREEN)
 
-_FILENAME_UNSAFE = re.compile(r"[^+\-a-z0-9]+")
 _FINGERPRINT = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
 _ROLIE_CSAF = {"scheme": "urn:ietf:params:rolie:category:information-type", "term": "csaf"}
 _ARMORED_SIGNATURE = b"-----BEGIN PGP SIGNATURE-----"
@@ -121,12 +120,6 @@ class _Site:
 
     def url(self, path: str) -> str:
         return f"{self.base}/{WELL_KNOWN}/{path}"
-
-
-def csaf_filename(tracking_id: str) -> str:
-    """The file name of a CSAF document (§5.1): ``"Example_Company - 2019-YH3234"`` gives
-    ``"example_company_-_2019-yh3234.json"``."""
-    return _FILENAME_UNSAFE.sub("_", tracking_id.lower()) + ".json"
 
 
 def provider_files(
@@ -235,7 +228,7 @@ def _entry(document: CsafDocument) -> _Entry:
             "(CSAF 2.0 §7.1.5); share them over an access-protected channel",
             field="tlp",
         )
-    if not name.strip() or csaf_filename(name) in {"_.json", ".json"}:
+    if not name.strip() or csaf_filename_of(name) in {"_.json", ".json"}:
         raise InvalidInput("a CSAF document needs a tracking id", field="tracking_id")
     for label, moment in (
         ("initial", document.initial_release),
@@ -246,7 +239,7 @@ def _entry(document: CsafDocument) -> _Entry:
     tracking = _tracking(document)
     initial = _release_date(document, tracking, "initial_release_date", document.initial_release)
     current = _release_date(document, tracking, "current_release_date", document.current_release)
-    return _Entry(document, f"{initial[:4]}/{csaf_filename(name)}", current)
+    return _Entry(document, f"{initial[:4]}/{csaf_filename_of(name)}", current)
 
 
 def _tracking(document: CsafDocument) -> Mapping[str, Any]:

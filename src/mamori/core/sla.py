@@ -84,7 +84,7 @@ class BusinessCalendar:
             day, wall = self.next_business_day(local.date()), time(0)
         for _ in range(days):
             day = self.next_business_day(day)
-        return _resolve(day, wall, self.time_zone)
+        return resolve_wall_time(day, wall, self.time_zone)
 
     def business_days_between(self, start: datetime, end: datetime) -> float:
         """Business time from ``start`` to ``end`` in days (negative if ``end`` is earlier)."""
@@ -103,7 +103,7 @@ class BusinessCalendar:
         )
 
     def _day_start(self, day: date) -> datetime:
-        return _resolve(day, time(0), self.time_zone)
+        return resolve_wall_time(day, time(0), self.time_zone)
 
     def _share_of_day(self, day: date, since: datetime, until: datetime) -> float:
         """The share of ``day`` between two instants inside it; 0 if not a business day."""
@@ -220,7 +220,7 @@ def _seconds(since: datetime, until: datetime) -> float:
     return (until.astimezone(UTC) - since.astimezone(UTC)).total_seconds()
 
 
-def _resolve(day: date, wall: time, zone: ZoneInfo) -> datetime:
+def resolve_wall_time(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """The first instant at which the clock in ``zone`` reads at least ``wall`` on ``day``."""
     naive = datetime.combine(day, wall)
     first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -386,9 +386,3 @@ def publish(user: AnyUser, name: str) -> Release:
 
 def may_publish(user: AnyUser) -> bool:
     return can(user, Action.CASE_RELEASE)
-
-
-def notice_window(release: Release) -> timedelta | None:
-    if release.notify_at is None:
-        return None
-    return release.release_at - release.notify_at
