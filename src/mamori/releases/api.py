@@ -104,7 +104,7 @@ def _detail(request: HttpRequest, release: Release) -> ReleaseDetailOut:
 @router.get("/releases", response=list[ReleaseOut])
 def list_releases(request: HttpRequest) -> list[ReleaseOut]:
     user = request.user
-    return [_release(r, len(services.cases_in(user, r))) for r in services.releases(user)]
+    return [_release(r, count) for r, count in services.overview(user)]
 
 
 @router.get("/releases/{name}", response=ReleaseDetailOut)

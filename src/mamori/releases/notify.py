@@ -207,6 +207,12 @@ def remove_subscriber(user: AnyUser, subscriber_id: int) -> None:
         raise NotFound("no such subscriber")
 
 
+def notice_of(user: AnyUser, release: Release) -> Notice | None:
+    """The advance notification sent for ``release``, if any (no case details: internal read)."""
+    require(user, Action.CASE_VIEW_INTERNAL)
+    return Notice.objects.filter(release=release).first()
+
+
 def deliveries(user: AnyUser, release: Release) -> list[Delivery]:
     require(user, Action.CASE_RELEASE)
     return list(Delivery.objects.filter(notice__release=release).select_related("subscriber"))

@@ -31,7 +31,7 @@ from mamori.errors import (
     PermissionDenied,
 )
 from mamori.releases import forms, notify, services
-from mamori.releases.models import Move, Notice
+from mamori.releases.models import Move
 
 if TYPE_CHECKING:
     from mamori.cases.models import Case
@@ -60,7 +60,7 @@ def _suggestion_text(urgency: Urgency | None) -> str:
 
 def _list_page(request: HttpRequest, bound: Bound = None) -> HttpResponse:
     user = request.user
-    rows = [(r, len(services.cases_in(user, r))) for r in services.releases(user)]
+    rows = services.overview(user)
     suggestions = [(s, _suggestion_text(s.urgency)) for s in services.out_of_band_suggestions(user)]
     may_publish = services.may_publish(user)
     context = {
@@ -163,7 +163,7 @@ def _release_page(request: HttpRequest, name: str, bound: Bound = None) -> HttpR
         "cases": rows,
         "not_ready": services.not_ready(release, user),
         "may_publish": editing,
-        "notice": Notice.objects.filter(release=release).first(),
+        "notice": notify.notice_of(user, release),
         "deliveries": notify.deliveries(user, release) if manager else None,
         "add_form": (
             bound if isinstance(bound, forms.AddCaseForm) else forms.AddCaseForm(auto_id="add-%s")
