@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from mamori.cli.main import cli, handles_errors, setup_django
 
+if TYPE_CHECKING:
+    from mamori.accounts.models import User
 
-def _operator(username: str) -> object:
+
+def _operator(username: str) -> User:
     from mamori.accounts.models import User
     from mamori.errors import NotFound
 
@@ -49,7 +54,7 @@ def release_publish(name: str, username: str) -> None:
     setup_django()
     from mamori.releases import services
 
-    released = services.publish(_operator(username), name)  # type: ignore[arg-type]
+    released = services.publish(_operator(username), name)
     click.echo(f"published {released.name}")
 
 
