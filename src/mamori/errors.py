@@ -15,9 +15,13 @@ it to exit codes once (``mamori.cli.main``); nothing else translates errors.
     ├── NotFound                    no such object, or not visible to this user
     ├── RateLimited                 too many requests from one address; try again later
     ├── ServiceUnavailable          a service Mamori depends on failed (e.g. CVE Services)
+    ├── VerificationFailed          a signature, hash, length or expiry check failed (update data)
+    ├── InsufficientSpace           the disk filled up; nothing was changed
     └── Conflict                    the request clashes with the current state
         ├── IllegalTransition       the workflow has no such step from here
-        └── GateRefused             the step exists, but requirements are missing
+        ├── GateRefused             the step exists, but requirements are missing
+        ├── NotApplicable           an update (or a delta's base) does not fit what is installed
+        └── RolledBack              an update failed a check or a step and was undone
 """
 
 from __future__ import annotations
@@ -100,8 +104,38 @@ class ServiceUnavailable(Error):
     code = "service_unavailable"
 
 
+class VerificationFailed(Error):
+    """Update data failed a check: a hash, a length, a signature, an expiry or a version.
+
+    Raised for tampered payloads and for tampered, expired, replayed or mixed metadata. Nothing
+    that failed verification is ever used, and nothing installed is touched.
+    """
+
+    code = "verification_failed"
+
+
+class InsufficientSpace(Error):
+    """The disk filled up (or would have) while staging; everything staged was removed."""
+
+    code = "insufficient_space"
+
+
 class Conflict(Error):
     code = "conflict"
+
+
+class NotApplicable(Conflict):
+    """An update that does not fit the install root: another product, another version, a missing
+    prerequisite, another platform, or a delta whose base is not exactly what is installed."""
+
+    code = "not_applicable"
+
+
+class RolledBack(Conflict):
+    """An update failed (a pre- or post-install check, a service, a step) and was undone: the
+    install root holds exactly the version it held before."""
+
+    code = "rolled_back"
 
 
 class IllegalTransition(Conflict):

@@ -22,6 +22,8 @@ EXIT_CODES: dict[type[errors.Error], int] = {
     errors.Conflict: 73,  # EX_CANTCREAT
     errors.RateLimited: 75,  # EX_TEMPFAIL
     errors.ServiceUnavailable: 69,  # EX_UNAVAILABLE
+    errors.VerificationFailed: 65,  # EX_DATAERR: the data is not what was signed
+    errors.InsufficientSpace: 74,  # EX_IOERR
     errors.AuthenticationRequired: 77,  # EX_NOPERM
     errors.PermissionDenied: 77,
     errors.ConfigurationError: 78,  # EX_CONFIG

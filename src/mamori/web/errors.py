@@ -15,6 +15,8 @@ HTTP_STATUS: dict[type[errors.Error], int] = {
     errors.RateLimited: 429,
     errors.Conflict: 409,
     errors.ServiceUnavailable: 503,
+    errors.VerificationFailed: 422,
+    errors.InsufficientSpace: 507,
 }
 
 
