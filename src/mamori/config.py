@@ -111,6 +111,18 @@ class Publishing:
 
 
 @dataclass(frozen=True)
+class Updates:
+    """The update repository (DESIGN.md §7): where it lives, its keys, and how deltas are made."""
+
+    repository_dir: Path  # the static TUF tree: metadata/ and targets/
+    keys_dir: Path  # the online keys (targets, bins, snapshot, timestamp); 0700
+    content_dir: Path  # every published version's files, for computing deltas
+    delta_bases: int = 3  # deltas from the N most recent earlier versions
+    delta_threshold: float = 0.7  # a delta is published only below this share of the bundle
+    compression_level: int = 19
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database_url: str
@@ -126,6 +138,7 @@ class Config:
     secure_cookies: bool
     intake: Intake
     publishing: Publishing
+    updates: Updates
     db_conn_max_age: int = 0
     threat_feeds: ThreatFeeds = ThreatFeeds()
 
@@ -225,6 +238,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         db_conn_max_age=_nonnegative(env, "MAMORI_DB_CONN_MAX_AGE", 0),
         threat_feeds=_threat_feeds(env),
         publishing=_publishing(env, data_dir, time_zone),
+        updates=_updates(env, data_dir),
     )
 
 
@@ -388,6 +402,28 @@ def _contacts(env: Mapping[str, str]) -> tuple[str, ...]:
                 f"MAMORI_SECURITY_CONTACT: {uri!r} must be a mailto:, https: or tel: URI"
             )
     return given
+
+
+def _updates(env: Mapping[str, str], data_dir: Path) -> Updates:
+    base = Path(env.get("MAMORI_UPDATES_DIR") or data_dir / "updates").expanduser()
+    raw = env.get("MAMORI_DELTA_THRESHOLD", "").strip() or "0.7"
+    try:
+        threshold = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"MAMORI_DELTA_THRESHOLD must be a number, not {raw!r}") from None
+    if not 0 < threshold <= 1:
+        raise ConfigurationError("MAMORI_DELTA_THRESHOLD must be above 0 and at most 1")
+    level = _int(env, "MAMORI_BUNDLE_COMPRESSION_LEVEL", 19)
+    if level > 22:
+        raise ConfigurationError("MAMORI_BUNDLE_COMPRESSION_LEVEL must be 1 to 22")
+    return Updates(
+        repository_dir=base / "repository",
+        keys_dir=Path(env.get("MAMORI_UPDATE_KEYS_DIR") or base / "keys").expanduser(),
+        content_dir=base / "content",
+        delta_bases=_nonnegative(env, "MAMORI_DELTA_BASES", 3),
+        delta_threshold=threshold,
+        compression_level=level,
+    )
 
 
 def _publishing(env: Mapping[str, str], data_dir: Path, time_zone: str) -> Publishing:

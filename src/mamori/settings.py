@@ -24,6 +24,7 @@ MAMORI_MAX_BODY_BYTES = CONFIG.max_body_bytes
 MAMORI_INTAKE = CONFIG.intake
 MAMORI_THREAT_FEEDS = CONFIG.threat_feeds
 MAMORI_PUBLISHING = CONFIG.publishing
+MAMORI_UPDATES = CONFIG.updates
 
 INSTALLED_APPS = [
     # Mamori first, so its templates (login, password change) win over the admin's.
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "mamori.fixes",
     "mamori.releases",
     "mamori.advisories",
+    "mamori.updates",
     "mamori.intake",
     "django_tasks",
     "django_tasks_db",

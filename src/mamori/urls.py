@@ -23,5 +23,7 @@ urlpatterns = [
     path(".well-known/<path:path>", public_views.well_known, name="public-well-known"),
     path("security/", public_views.security, name="public-security"),
     path("security/<path:path>", public_views.security, name="public-security-file"),
+    # The signed update repository (in production a web server, CDN or object store serves it).
+    path("updates/", include("mamori.updates.urls")),
     path("", include("mamori.web.urls")),
 ]
