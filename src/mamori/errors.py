@@ -15,6 +15,7 @@ it to exit codes once (``mamori.cli.main``); nothing else translates errors.
     ├── NotFound                    no such object, or not visible to this user
     ├── RateLimited                 too many requests from one address; try again later
     ├── ServiceUnavailable          a service Mamori depends on failed (e.g. CVE Services)
+    │   └── ServiceFailed           a host service (systemctl …) failed during an update
     ├── VerificationFailed          a signature, hash, length or expiry check failed (update data)
     ├── InsufficientSpace           the disk filled up; nothing was changed
     └── Conflict                    the request clashes with the current state
@@ -102,6 +103,12 @@ class ServiceUnavailable(Error):
     """A service Mamori talks to (CVE Services, a mirror) did not answer usefully; try later."""
 
     code = "service_unavailable"
+
+
+class ServiceFailed(ServiceUnavailable):
+    """A service manager command (stop, start, restart) failed; the message carries its output."""
+
+    code = "service_failed"
 
 
 class VerificationFailed(Error):

@@ -23,8 +23,7 @@ from pathlib import Path
 import urllib3
 from tuf.api import exceptions
 
-# Re-exported by python-tuf without __all__, which mypy --strict cannot see.
-from tuf.api.metadata import Metadata, Root, TargetFile  # type: ignore[attr-defined]
+from tuf.api.metadata import Metadata, Root, TargetFile
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient.config import UpdaterConfig
 from tuf.ngclient.updater import Updater

@@ -46,9 +46,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.exceptions import FormatError
 from securesystemslib.formats import encode_canonical
 
-# Both libraries re-export these names without __all__, which mypy --strict cannot see.
-from securesystemslib.signer import CryptoSigner, Key, SSlibKey  # type: ignore[attr-defined]
-from tuf.api.metadata import (  # type: ignore[attr-defined]
+from securesystemslib.signer import CryptoSigner, Key, SSlibKey
+from tuf.api.metadata import (
     Delegations,
     Metadata,
     MetaFile,
