@@ -93,6 +93,12 @@ def _refresh_site() -> object:
     return services.publish_site(None, "daily refresh")
 
 
+def _refresh_update_repository() -> object:
+    from mamori.updates import services
+
+    return services.refresh()
+
+
 JOBS: tuple[Job, ...] = (
     Job("retry outgoing mail", timedelta(seconds=15), _retry_mail),
     Job("recover stored mail", timedelta(minutes=1), _recover_mail),
@@ -106,6 +112,12 @@ JOBS: tuple[Job, ...] = (
     Job("send advance notifications", timedelta(minutes=5), _advance_notices),
     Job("deliver webhooks", timedelta(minutes=1), _webhooks),
     Job("refresh the public tree", timedelta(hours=24), _refresh_site),
+    # timestamp.json lives a day: it is re-signed once half of that is left.
+    Job(
+        "re-sign the update repository before it expires",
+        timedelta(hours=1),
+        _refresh_update_repository,
+    ),
 )
 
 

@@ -238,7 +238,7 @@ def django(args: tuple[str, ...]) -> None:
 
 
 # The long-running processes register themselves on ``cli``.
-from mamori.cli import assess, processes, release  # noqa: E402, F401
+from mamori.cli import assess, bundle, processes, release, repo  # noqa: E402, F401
 
 
 def main() -> None:
