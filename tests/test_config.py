@@ -368,3 +368,39 @@ def test_bad_publishing_settings_are_refused_by_name(
     env[name] = value
     with pytest.raises(ConfigurationError, match=name):
         load(env)
+
+
+def test_the_update_repository_defaults_to_the_data_directory(env: dict[str, str]) -> None:
+    updates = load(env).updates
+    data = Path(env["MAMORI_DATA_DIR"])
+    assert updates.repository_dir == data / "updates" / "repository"
+    assert updates.keys_dir == data / "updates" / "keys"
+    assert (updates.delta_bases, updates.delta_threshold, updates.compression_level) == (3, 0.7, 19)
+    custom = load(
+        {
+            **env,
+            "MAMORI_UPDATES_DIR": "/srv/updates",
+            "MAMORI_UPDATE_KEYS_DIR": "/etc/mamori/keys",
+            "MAMORI_DELTA_BASES": "0",
+            "MAMORI_DELTA_THRESHOLD": "0.5",
+        }
+    ).updates
+    assert custom.repository_dir == Path("/srv/updates/repository")
+    assert custom.keys_dir == Path("/etc/mamori/keys")
+    assert (custom.delta_bases, custom.delta_threshold) == (0, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("MAMORI_DELTA_THRESHOLD", "seventy", "must be a number"),
+        ("MAMORI_DELTA_THRESHOLD", "0", "above 0 and at most 1"),
+        ("MAMORI_DELTA_THRESHOLD", "1.5", "above 0 and at most 1"),
+        ("MAMORI_DELTA_BASES", "-1", "must be positive"),
+        ("MAMORI_BUNDLE_COMPRESSION_LEVEL", "23", "1 to 22"),
+    ],
+)
+def test_bad_update_settings_are_refused(
+    env: dict[str, str], variable: str, value: str, problem: str
+) -> None:
+    assert problem in _refused({**env, variable: value}, variable).message
