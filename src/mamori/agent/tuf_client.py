@@ -22,7 +22,6 @@ from pathlib import Path
 
 import urllib3
 from tuf.api import exceptions
-
 from tuf.api.metadata import Metadata, Root, TargetFile
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient.config import UpdaterConfig

@@ -45,7 +45,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.exceptions import FormatError
 from securesystemslib.formats import encode_canonical
-
 from securesystemslib.signer import CryptoSigner, Key, SSlibKey
 from tuf.api.metadata import (
     Delegations,
