@@ -25,7 +25,8 @@ from pathlib import Path
 from django.conf import settings
 
 from mamori.config import Updates
-from mamori.core import bundle, delta, offer
+from mamori.core import bundle, offer
+from mamori.core.delta_make import make_delta
 from mamori.core.manifest import Manifest
 from mamori.core.tufrepo import TufRepository
 from mamori.errors import Conflict, NotFound
@@ -148,7 +149,7 @@ def _deltas(
         tree: Tree | None = store.tree(manifest.product, version)
         assert tree is not None
         out = work / f"from-{version}.mdelta"
-        info = delta.make_delta(
+        info = make_delta(
             store.files(tree),
             target_files,
             out,
