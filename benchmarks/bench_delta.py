@@ -22,7 +22,8 @@ best single method on any pair; apply memory <= 2x the new content. bsdiff4 need
 input in memory and minutes on big inputs, so it is skipped on tars over 150 MiB. The baselines
 are measured in the same run as ours (about 12 minutes in all); while iterating on the delta,
 MAMORI_BENCH_REUSE_BASELINES=1 reuses the sizes kept in ``baselines.json`` from an earlier run
-(they depend only on the two wheels and the library versions). The results go to ``results.json`` beside the cache.
+(they depend only on the two wheels and the library versions). The results go to
+``results.json`` beside the cache.
 MAMORI_BENCH_DELTA_ONLY=numpy,orjson limits a run to those projects.
 The exit status is non-zero only on errors, never on a missed goal.
 """
