@@ -42,6 +42,7 @@ from pathlib import Path
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 
+from mamori.core import files
 from mamori.errors import ConfigurationError, InvalidInput, NotFound
 
 __all__ = [
@@ -103,7 +104,7 @@ def publish_tree(
         if current is not None and current.name == digest:
             return Published(False, digest, current)
         target = _install(tree, root, digest, validate)
-        _fsync_directory(root)
+        files.fsync_dir(root)
         _prune(root / "trees", keep, target)
     return Published(True, digest, target)
 
@@ -223,7 +224,7 @@ def _install(
         else:
             os.rename(staging, target)
             created = True
-            _fsync_directory(trees)
+            files.fsync_dir(trees)
         stamp = time.time_ns()  # pruning keeps the most recently published trees
         os.utime(target, ns=(stamp, stamp))
         _point_current(root, target)
@@ -251,7 +252,7 @@ def _write(tree: Mapping[str, bytes], directory: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     for made_directory in reversed(made):
-        _fsync_directory(made_directory)
+        files.fsync_dir(made_directory)
 
 
 def _point_current(root: Path, target: Path) -> None:
@@ -263,14 +264,6 @@ def _point_current(root: Path, target: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _prune(trees: Path, keep: int, current: Path) -> None:

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mamori.core import actions
+from mamori.core import actions, files
 from mamori.core import journal as journals
 from mamori.core import manifest as manifests
 from mamori.core.actions import CommandServices, NoServices, ServiceManager
@@ -528,7 +528,7 @@ class Installer:
         for directory in journals.backup_dirs(journal):
             (backup / directory).mkdir(mode=0o700)
         journals.write_json(txn_dir / JOURNAL, journal.to_data())
-        journals.fsync_dir(self._txns)
+        files.fsync_dir(self._txns)
 
     def _stop(self, names: Sequence[str]) -> None:
         """Stop services not yet stopped in this batch; recorded first, to be started later."""
@@ -548,7 +548,7 @@ class Installer:
             return True, f"completed {what} {journal.bundle_id}"
         journals.undo(self._root, txn_dir, journal, self._checkpoint)
         (txn_dir / JOURNAL).unlink(missing_ok=True)
-        journals.fsync_dir(txn_dir)
+        files.fsync_dir(txn_dir)
         _remove_tree(txn_dir)
         self._checkpoint("rolled-back")
         return False, f"rolled back {what} {journal.bundle_id}; {self._load().where}"
@@ -637,7 +637,7 @@ class Installer:
                 failures.append(error.message)
         self._checkpoint("services")
         self._services_file.unlink()
-        journals.fsync_dir(self._dir)
+        files.fsync_dir(self._dir)
         return tuple(done), failures
 
     def _note_reboot(self, reason: str) -> None:
@@ -646,7 +646,7 @@ class Installer:
         except FileNotFoundError:
             lines = []
         if reason not in lines:
-            journals.write_atomic(
+            files.write_atomic(
                 self._reboot_file, "".join(f"{x}\n" for x in [*lines, reason]).encode()
             )
 

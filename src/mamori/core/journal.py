@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mamori.core import files
 from mamori.core.paths import lstat_beneath, open_beneath, parents
 from mamori.errors import Conflict, InvalidInput
 
@@ -122,24 +123,8 @@ class Journal:
 
 
 def write_json(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` atomically and durably (see :func:`write_atomic`)."""
-    write_atomic(path, json.dumps(data, sort_keys=True, indent=1).encode())
-
-
-def write_atomic(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` atomically and durably: temp file, fsync, rename, fsync dir."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    """Write ``data`` as JSON to ``path`` atomically and durably."""
+    files.write_atomic(path, json.dumps(data, sort_keys=True, indent=1).encode())
 
 
 def read_json(path: Path) -> Any:
@@ -151,14 +136,6 @@ def read_json(path: Path) -> Any:
         return None
     except ValueError as error:
         raise InvalidInput(f"{path} is damaged: {error}", field=path.name) from None
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- planning --------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 
+from mamori.core import files
 from mamori.core.paths import check_relative
 from mamori.errors import ConfigurationError, Conflict, InvalidInput, NotFound, VerificationFailed
 
@@ -439,7 +440,7 @@ class TufRepository:
                 length += len(chunk)
                 out.write(chunk)
             commit(destination / f"{digest.hexdigest()}.{name}")
-        _fsync_dir(destination)
+        files.fsync_dir(destination)
         return TargetFile(length, {HASH: digest.hexdigest()}, path, extra)
 
     # --- expiry ---
@@ -737,7 +738,7 @@ class TufRepository:
                 SNAPSHOT, SNAPSHOT, state.snapshot, keys[SNAPSHOT], now, bump
             )
             done.append(SNAPSHOT)
-        _fsync_dir(self.metadata_dir)  # everything the new timestamp names is on disk first
+        files.fsync_dir(self.metadata_dir)  # everything the new timestamp names is on disk first
         self._emit(TIMESTAMP, TIMESTAMP, state.timestamp, keys[TIMESTAMP], now, bump)
         return [*done, TIMESTAMP]
 
@@ -979,16 +980,7 @@ def _atomic(directory: Path, mode: int) -> Iterator[tuple[Any, Callable[[Path], 
 
 
 def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic(path.parent, mode) as (out, commit):
-        out.write(data)
-        commit(path)
+    files.write_atomic(path, data, mode=mode)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from mamori.core import files
 from mamori.core.manifest import FileEntry, Kind, Manifest
 
 Tree = dict[str, FileEntry]
@@ -73,9 +74,10 @@ class ContentStore:
         }
         directory = self._dir(manifest.product)
         directory.mkdir(parents=True, exist_ok=True)
-        _write_json(directory / f"{manifest.to_version}.json", data)
+        files.write_atomic(directory / f"{manifest.to_version}.json", _json(data), mode=0o644)
         versions = [v for v in self.versions(manifest.product) if v != manifest.to_version]
-        _write_json(directory / "index.json", [*versions, manifest.to_version])
+        index = _json([*versions, manifest.to_version])
+        files.write_atomic(directory / "index.json", index, mode=0o644)
         return tree
 
     def result_of(self, manifest: Manifest) -> Tree | None:
@@ -96,10 +98,5 @@ class ContentStore:
         return self.root / "versions" / product
 
 
-def _write_json(path: Path, data: object) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(name, path)
+def _json(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True).encode()
