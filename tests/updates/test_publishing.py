@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -113,3 +114,15 @@ def test_the_worker_re_signs_the_repository_before_it_expires(
 
 def test_the_clock_job_does_nothing_without_a_repository(updates_config: Updates) -> None:
     assert services.refresh() == []
+
+
+def test_concurrent_publications_of_one_product_both_reach_the_catalogue(
+    repository: tufrepo.TufRepository, bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    other = dataclasses.replace(bundle.read_manifest(bundles["1"]), id="p-1-bis", files=())
+    tree(tmp_path / "bis", {"README": b"bis"})
+    bundle.build_from_trees(other, tmp_path / "bis", tmp_path / "bis.mbundle", old_tree=None)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(services.publish, [bundles["1"], tmp_path / "bis.mbundle"]))
+    assert {d.manifest.id for d in done} == {"p-1", "p-1-bis"}
+    assert {e.id for e in services.catalogue("p").entries} == {"p-1", "p-1-bis"}

@@ -816,6 +816,10 @@ class TufRepository:
     def _now(self) -> datetime:
         return _utc(self._clock())
 
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the repository's lock across several calls (a read-modify-write of a target)."""
+        return self._locked()
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock on the repository (re-entrant within this object)."""
@@ -982,5 +986,3 @@ def _atomic(directory: Path, mode: int) -> Iterator[tuple[Any, Callable[[Path], 
 def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(path, data, mode=mode)
-
-

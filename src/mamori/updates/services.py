@@ -75,9 +75,9 @@ def catalogue_target(product: str) -> str:
     return f"catalogue/{product}.json"
 
 
-def catalogue(product: str) -> offer.Catalogue:
+def catalogue(product: str, repo: TufRepository | None = None) -> offer.Catalogue:
     """The product's published catalogue (empty if nothing was published for it)."""
-    repo = repository()
+    repo = repo or repository()
     try:
         info = repo.get_target(catalogue_target(product))
     except NotFound:
@@ -90,10 +90,14 @@ def publish(path: Path) -> Published:
     cfg = config()
     repo = repository()
     cfg.content_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cfg.content_dir, prefix=".publish-") as work_dir:
+    # The catalogue is read, extended and written back: one publication at a time.
+    with (
+        repo.locked(),
+        tempfile.TemporaryDirectory(dir=cfg.content_dir, prefix=".publish-") as work_dir,
+    ):
         work = Path(work_dir)
         manifest = bundle.extract(path, work / "payload")
-        current = catalogue(manifest.product)
+        current = catalogue(manifest.product, repo)
         if current.entry(manifest.id) is not None:
             raise Conflict(f"{manifest.id} is already published; give the new bundle a new id")
         bundle_size = path.stat().st_size
