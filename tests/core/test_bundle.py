@@ -15,7 +15,7 @@ import pyzstd
 
 from mamori.core import bundle
 from mamori.core.manifest import Kind, Manifest, Service, ServiceAction
-from mamori.errors import InvalidInput, VerificationFailed
+from mamori.errors import InvalidInput, NotFound, VerificationFailed
 
 TEMPLATE = Manifest(
     id="portal-2",
@@ -282,3 +282,11 @@ def test_the_signed_manifest_must_be_the_embedded_one(
     with pytest.raises(VerificationFailed, match="not the signed one"):
         bundle.extract(tmp_path / "b", tmp_path / "out", expect=other)
     assert bundle.extract(tmp_path / "b", tmp_path / "ok", expect=info.manifest) == info.manifest
+
+
+def test_a_missing_bundle_file_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="no bundle file"):
+        bundle.read_manifest(tmp_path / "missing.mbundle")
+    with pytest.raises(NotFound):
+        bundle.extract(tmp_path / "missing.mbundle", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -125,6 +125,8 @@ def test_removals_are_checked_like_files() -> None:
             "both a file and a directory",
         ),
         ({"removes": ["bin/portal"]}, "both written and removed"),
+        ({"removes": ["bin"]}, "files are written under it"),
+        ({"removes": ["bin/portal/old"]}, "from under a path written as a file"),
         ({"services": [{"name": "web; reboot", "action": "restart"}]}, "manifest.services"),
         ({"services": [{"name": "web", "action": "reload"}]}, "manifest.services"),
         ({"reboot": {"required": True}}, "a reboot needs a reason"),

@@ -37,7 +37,7 @@ import pyzstd
 from mamori.core import manifest as manifests
 from mamori.core.manifest import FileEntry, Kind, Manifest, Service, ServiceAction
 from mamori.core.paths import STATE_DIR, check_relative
-from mamori.errors import InsufficientSpace, InvalidInput, VerificationFailed
+from mamori.errors import InsufficientSpace, InvalidInput, NotFound, VerificationFailed
 
 SUFFIX = ".mbundle"
 MANIFEST_MEMBER = "manifest.json"
@@ -276,6 +276,8 @@ def extract(bundle: Path, dest: Path, *, expect: Manifest | None = None) -> Mani
 
 @contextmanager
 def _open_tar(bundle: Path) -> Iterator[tarfile.TarFile]:
+    if not bundle.is_file():
+        raise NotFound(f"no bundle file {bundle}")
     try:
         with (
             pyzstd.ZstdFile(

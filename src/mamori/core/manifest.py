@@ -407,6 +407,10 @@ def check(manifest: Manifest) -> None:
     directories = {d for path in seen for d in parents(path)}
     for path in sorted(seen & directories):
         problem("manifest.files", f"{path!r} is both a file and a directory")
+    for path in sorted(removed & directories):
+        problem("manifest.removes", f"{path!r} is removed but files are written under it")
+    for path in sorted(p for p in removed if seen.intersection(parents(p))):
+        problem("manifest.removes", f"{path!r} is removed from under a path written as a file")
     for name, checks in (("pre", manifest.pre_checks), ("post", manifest.post_checks)):
         for i, item in enumerate(checks):
             _check_problem(item, f"manifest.checks.{name}[{i}]", problem)

@@ -44,9 +44,9 @@ def parse(header: str, size: int) -> ByteRange | None:
         return None
     if not first:  # a suffix: the last N bytes
         suffix = int(last)
-        if suffix == 0:
+        if suffix == 0 or size == 0:
             raise Unsatisfiable
-        return ByteRange(max(0, size - suffix), size - 1) if size else _empty()
+        return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
     if last and int(last) < start:
         return None  # invalid: ignored
@@ -54,10 +54,6 @@ def parse(header: str, size: int) -> ByteRange | None:
         raise Unsatisfiable
     end = int(last) if last else size - 1
     return ByteRange(start, min(end, size - 1))
-
-
-def _empty() -> ByteRange:
-    raise Unsatisfiable
 
 
 def etag(st: os.stat_result) -> str:
