@@ -244,3 +244,32 @@ def test_apply_and_uninstall_through_the_cli_with_coalesced_restarts(
     assert snapshot(root) == snapshot(product["tree-1.1"])
     result = CliRunner().invoke(cli, ["bundle", "rollback", "--root", str(root)])
     assert result.exit_code == 73 and "nothing to roll back" in result.output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_update_and_plan_commands(
+    repository: Updates, product: dict[str, Path], live_server: Any, tmp_path: Path
+) -> None:
+    plan = run("repo", "plan", "portal", "--version", "1.0")
+    assert plan.splitlines() == ["portal-rollup-1.2: rollup to 1.2 (delta from 1.0)"]
+    assert "up to date" in run("repo", "plan", "portal", "--version", "1.2")
+    anchor = tmp_path / "root.json"
+    run("repo", "trusted-root", str(anchor), "--version", "1")
+    root = tmp_path / "opt-portal"
+    root.mkdir()
+    repo_url = f"{live_server.url}/updates/"
+    common = ["--root", str(root), "--repo", repo_url, "--service-command", "true {service}"]
+    check = run("update", *common, "--trusted-root", str(anchor), "--product", "portal", "--check")
+    assert check.splitlines() == [
+        "would install portal-1.0 (full to 1.0)",
+        "would install portal-rollup-1.2 (rollup to 1.2)",
+    ]
+    output = run("update", *common, "--product", "portal")
+    assert "portal-1.0: full bundle" in output and "version now 1.2" in output
+    assert snapshot(root) == snapshot(product["tree-1.2"])
+    assert run("update", *common).strip() == "up to date"
+    # without a trust anchor a new machine refuses to start
+    empty = tmp_path / "other"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["update", "--root", str(empty), "--repo", repo_url])
+    assert result.exit_code == 78 and "no trusted root.json" in result.output

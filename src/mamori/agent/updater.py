@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mamori.agent.tuf_client import TufClient
+from mamori.agent.tuf_client import TufClient, install_trusted_root
 from mamori.core import delta, offer
 from mamori.core import manifest as manifests
 from mamori.core.installer import Installer, Outcome, Source
@@ -58,6 +58,29 @@ class Updater:
         self.work_dir = work_dir
         self.use_deltas = use_deltas
         self._product = product
+
+    @classmethod
+    def for_root(
+        cls,
+        installer: Installer,
+        repo_url: str,
+        *,
+        trusted_root: bytes | None = None,
+        product: str | None = None,
+        use_deltas: bool = True,
+    ) -> Updater:
+        """An updater keeping its trusted metadata and downloads in ``<root>/.mamori/repository``.
+
+        ``trusted_root`` (a root.json obtained out of band) is installed on the first run only;
+        afterwards trust moves forward through the repository's own root rotations.
+        """
+        cache = installer.root / ".mamori" / "repository"
+        metadata = cache / "metadata"
+        if trusted_root is not None and not (metadata / "root.json").exists():
+            install_trusted_root(metadata, trusted_root)
+        base = repo_url.rstrip("/")
+        client = TufClient(metadata, f"{base}/metadata/", f"{base}/targets/", cache / "downloads")
+        return cls(client, installer, cache / "work", product=product, use_deltas=use_deltas)
 
     def plan(self) -> list[offer.Entry]:
         """The bundles this root should install, in order (empty: up to date)."""

@@ -265,21 +265,12 @@ def update(
     service_command: str | None,
 ) -> None:
     """Bring the install root up to date from a signed repository (verified with TUF)."""
-    from mamori.agent import tuf_client
     from mamori.agent.updater import Updater
 
-    cache = root / ".mamori" / "repository"
-    metadata = cache / "metadata"
-    if trusted_root is not None and not (metadata / "root.json").exists():
-        tuf_client.install_trusted_root(metadata, trusted_root.read_bytes())
-    base = repo_url.rstrip("/")
-    client = tuf_client.TufClient(
-        metadata, f"{base}/metadata/", f"{base}/targets/", cache / "downloads"
-    )
-    updater = Updater(
-        client,
+    updater = Updater.for_root(
         _installer(root, service_command),
-        cache / "work",
+        repo_url,
+        trusted_root=trusted_root.read_bytes() if trusted_root else None,
         product=product,
         use_deltas=not no_delta,
     )

@@ -76,17 +76,10 @@ def _repository() -> TufRepository:
 def init(root_keys: tuple[Path, ...], threshold: int, bin_bits: int, dev: bool) -> None:
     """Create the repository and its online keys; draft root v1 for the ceremony."""
     setup_django()
-    from mamori.core import tufrepo
     from mamori.updates import services
 
-    cfg = services.config()
-    repository = tufrepo.TufRepository.init(
-        cfg.repository_dir,
-        cfg.keys_dir,
-        root_keys=[tufrepo.load_public_key(p) for p in root_keys],
-        root_threshold=threshold,
-        dev=dev,
-        bit_length=bin_bits,
+    repository = services.init_repository(
+        root_keys, threshold=threshold, bin_bits=bin_bits, dev=dev
     )
     _report_root(repository)
 
@@ -185,10 +178,9 @@ def publish(bundles: tuple[Path, ...]) -> None:
 def plan(product: str, version: str | None, installed: tuple[str, ...], platform: str) -> None:
     """What PRODUCT at --version should install, in order."""
     setup_django()
-    from mamori.core import offer
     from mamori.updates import services
 
-    steps = offer.plan(services.catalogue(product), version, installed=installed, platform=platform)
+    steps = services.plan(product, version, installed=installed, platform=platform)
     if not steps:
         click.echo(f"{product} {version or '(not installed)'} is up to date")
     for step in steps:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from mamori.config import Updates
 from mamori.core import bundle, offer
 from mamori.core.delta_make import make_delta
 from mamori.core.manifest import Manifest
-from mamori.core.tufrepo import TufRepository
+from mamori.core.tufrepo import TufRepository, load_public_key
 from mamori.errors import Conflict, NotFound
 from mamori.updates.store import ContentStore, Tree
 
@@ -57,6 +58,28 @@ def repository() -> TufRepository:
             f"no update repository at {cfg.repository_dir}; create it with `mamori repo init`"
         )
     return TufRepository(cfg.repository_dir, cfg.keys_dir)
+
+
+def init_repository(
+    root_keys: Sequence[Path], *, threshold: int = 1, bin_bits: int = 8, dev: bool = False
+) -> TufRepository:
+    """Create the repository with its online keys; root v1 waits for the ceremony unless dev."""
+    cfg = config()
+    return TufRepository.init(
+        cfg.repository_dir,
+        cfg.keys_dir,
+        root_keys=[load_public_key(p) for p in root_keys],
+        root_threshold=threshold,
+        dev=dev,
+        bit_length=bin_bits,
+    )
+
+
+def plan(
+    product: str, version: str | None, *, installed: Sequence[str] = (), platform: str = ""
+) -> list[offer.Entry]:
+    """What ``product`` at ``version`` should install, from the published catalogue."""
+    return offer.plan(catalogue(product), version, installed=installed, platform=platform)
 
 
 def bundle_target(manifest: Manifest) -> str:
