@@ -21,14 +21,8 @@ import time_machine
 from tuf.api.metadata import Metadata, Root, TargetFile, Timestamp
 
 from mamori.agent.tuf_client import TufClient, install_trusted_root
-from mamori.core.tufrepo import (
-    TufRepository,
-    generate_key,
-    load_public_key,
-    load_signer,
-    sign_root_draft,
-    target_url_path,
-)
+from mamori.core.tufkeys import generate_key, load_public_key, load_signer, sign_root_draft
+from mamori.core.tufrepo import TufRepository, target_url_path
 from mamori.errors import (
     ConfigurationError,
     NotFound,

@@ -20,14 +20,8 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Timestamp
 
-from mamori.core.tufrepo import (
-    Expiries,
-    TufRepository,
-    generate_key,
-    load_public_key,
-    load_signer,
-    sign_root_draft,
-)
+from mamori.core.tufkeys import generate_key, load_public_key, load_signer, sign_root_draft
+from mamori.core.tufrepo import Expiries, TufRepository
 from mamori.errors import (
     ConfigurationError,
     Conflict,

@@ -39,9 +39,9 @@ def repo() -> None:
 @handles_errors
 def keygen(private_pem: Path, ask: bool) -> None:
     """Offline: generate a root key pair; give PRIVATE_PEM's .pub.pem to the operator."""
-    from mamori.core import tufrepo
+    from mamori.core import tufkeys
 
-    key = tufrepo.generate_key(private_pem, passphrase=_passphrase(ask, confirm=True))
+    key = tufkeys.generate_key(private_pem, passphrase=_passphrase(ask, confirm=True))
     click.echo(f"root key {key.keyid}")
     click.echo(f"public key: {private_pem.with_name(private_pem.stem + '.pub.pem')}")
 
@@ -54,9 +54,9 @@ def keygen(private_pem: Path, ask: bool) -> None:
 @handles_errors
 def sign_root(draft: Path, key_pem: Path, previous: Path | None, ask: bool) -> None:
     """Offline: add one root key's signature to a root DRAFT, in place."""
-    from mamori.core import tufrepo
+    from mamori.core import tufkeys
 
-    keyid = tufrepo.sign_root_draft(draft, key_pem, passphrase=_passphrase(ask), previous=previous)
+    keyid = tufkeys.sign_root_draft(draft, key_pem, passphrase=_passphrase(ask), previous=previous)
     click.echo(f"signed {draft} with root key {keyid}")
 
 
@@ -110,11 +110,11 @@ def import_root(signed: Path) -> None:
 @handles_errors
 def rotate(role: str, new_keys: tuple[Path, ...], threshold: int) -> None:
     """Replace ROLE's key; a new root version is drafted (or published in development)."""
-    from mamori.core import tufrepo
+    from mamori.core import tufkeys
 
     repository = _repository()
     if role == "root":
-        keys = [tufrepo.load_public_key(p) for p in new_keys] or None
+        keys = [tufkeys.load_public_key(p) for p in new_keys] or None
         repository.rotate_root_keys(keys, threshold)
     elif new_keys:
         raise click.UsageError("--new-root-key is for the root role only")

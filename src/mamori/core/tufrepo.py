@@ -21,9 +21,10 @@ files are written. The layout, served as static files (serve ``metadata/`` and `
       root.pem                         development only: a root key kept on the server
 
 The root keys live offline. Root versions are drafted here, signed elsewhere with
-:func:`sign_root_draft`, and published by :meth:`TufRepository.import_root`, which checks the
-signature thresholds exactly as a client does. In development (``init(dev=True)``) a root key is
-generated into the keys directory and every new root version is signed and published at once.
+:func:`mamori.core.tufkeys.sign_root_draft`, and published by
+:meth:`TufRepository.import_root`, which checks the signature thresholds exactly as a client
+does. In development (``init(dev=True)``) a root key is generated into the keys directory and
+every new root version is signed and published at once.
 """
 
 from __future__ import annotations
@@ -39,13 +40,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.exceptions import FormatError
 from securesystemslib.formats import encode_canonical
-from securesystemslib.signer import CryptoSigner, Key, SSlibKey
+from securesystemslib.signer import CryptoSigner, Key
 from tuf.api.metadata import (
     Delegations,
     Metadata,
@@ -58,11 +57,18 @@ from tuf.api.metadata import (
     Targets,
     Timestamp,
 )
-from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 
 from mamori.core import files
 from mamori.core.paths import check_relative
+from mamori.core.tufkeys import (
+    keyid_of,
+    load_signer,
+    new_key,
+    parse_metadata,
+    read_input,
+    write_file,
+)
 from mamori.errors import ConfigurationError, Conflict, InvalidInput, NotFound, VerificationFailed
 
 ROOT, TARGETS, SNAPSHOT, TIMESTAMP = Root.type, Targets.type, Snapshot.type, Timestamp.type
@@ -122,90 +128,6 @@ class RootUpdate:
     @property
     def published(self) -> bool:
         return self.draft is None
-
-
-# --- keys and the offline ceremony -----------------------------------------------------------
-
-
-def generate_key(
-    private_pem: Path, *, passphrase: str | bytes | None = None, public_pem: Path | None = None
-) -> Key:
-    """Generate an ed25519 key pair for a root key holder; return the public key.
-
-    Writes the private key as PKCS#8 PEM (mode 0600, encrypted when a passphrase is given) and
-    the public key as PEM to ``public_pem`` (default: ``<name>.pub.pem`` next to it). Meant for
-    the offline machine: the public file is what the repository's operator needs.
-    """
-    if private_pem.exists():
-        raise Conflict(f"{private_pem} exists; refusing to overwrite a key")
-    private = _new_private_key(private_pem, passphrase)
-    public_pem = public_pem or private_pem.with_name(private_pem.stem + ".pub.pem")
-    pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    _write_file(public_pem, pem)
-    return CryptoSigner(private).public_key
-
-
-def load_public_key(path: Path) -> Key:
-    """Read a public key (PEM, SubjectPublicKeyInfo), e.g. a root key holder's ``.pub.pem``."""
-    try:
-        public = serialization.load_pem_public_key(path.read_bytes())
-        return SSlibKey.from_crypto(public)
-    except OSError as e:
-        raise ConfigurationError(f"cannot read the public key {path}: {e.strerror}") from e
-    except ValueError as e:
-        raise ConfigurationError(f"{path} is not a usable PEM public key: {e}") from e
-
-
-def load_signer(path: Path, passphrase: str | bytes | None = None) -> CryptoSigner:
-    """Open a private key (PKCS#8 PEM, possibly encrypted) for signing."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigurationError(f"cannot read the private key {path}: {e.strerror}") from e
-    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    try:
-        return CryptoSigner(serialization.load_pem_private_key(data, password=password))
-    except TypeError as e:  # encrypted without a passphrase, or a passphrase for a clear key
-        raise ConfigurationError(f"cannot open {path}: {e}") from e
-    except ValueError as e:
-        raise ConfigurationError(
-            f"cannot open {path}: wrong passphrase, or not a usable private key"
-        ) from e
-
-
-def sign_root_draft(
-    draft: Path,
-    key_pem: Path,
-    *,
-    passphrase: str | bytes | None = None,
-    previous: Path | None = None,
-) -> str:
-    """The offline step of the ceremony: add one root key's signature to a draft, in place.
-
-    Needs no repository and no network. The key must be a root key of the draft or, when the
-    draft rotates root keys, of the ``previous`` root version (pass that file, e.g.
-    ``metadata/3.root.json`` for a draft of v4). Returns the signing key's id.
-    """
-    md = _parse(_read_input(draft), Root, str(draft))
-    signer = load_signer(key_pem, passphrase)
-    allowed = set(md.signed.roles[ROOT].keyids)
-    if previous is not None:
-        before = _parse(_read_input(previous), Root, str(previous)).signed
-        if before.version != md.signed.version - 1:
-            raise InvalidInput(
-                f"{previous} is root v{before.version}, not v{md.signed.version - 1}",
-                field="previous",
-            )
-        allowed |= set(before.roles[ROOT].keyids)
-    keyid = signer.public_key.keyid
-    if keyid not in allowed:
-        hint = "" if previous else " (to sign with an outgoing key, pass the previous root)"
-        raise InvalidInput(f"key {keyid[:16]} is not a root key of this draft{hint}", field="key")
-    md.sign(signer, append=True)
-    _write_file(draft, md.to_bytes(_SERIALIZER))
-    return keyid
 
 
 def target_url_path(info: TargetFile) -> str:
@@ -302,7 +224,7 @@ class TufRepository:
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = self._now()
         with self._locked():
-            signers = {role: _new_key(self._key_path(role)) for role in roles}
+            signers = {role: new_key(self._key_path(role)) for role in roles}
             if dev:
                 root_keys = [signers[ROOT].public_key]
             root = _first_root(root_keys, threshold, signers, now + self.expiries.root)
@@ -312,7 +234,7 @@ class TufRepository:
                 first.sign(signers[ROOT])
                 self._publish_root(first, now)
             else:
-                _write_file(self.drafts_dir / "1.root.json", first.to_bytes(_SERIALIZER))
+                write_file(self.drafts_dir / "1.root.json", first.to_bytes(_SERIALIZER))
 
     def _write_first_state(
         self, root: Root, signers: Mapping[str, CryptoSigner], bit_length: int, now: datetime
@@ -534,7 +456,7 @@ class TufRepository:
         Refused (``VerificationFailed``) unless signed by a threshold of its own root keys and,
         from v2 on, by a threshold of the previous version's: the check every client makes.
         """
-        md = _parse(_read_input(signed_draft), Root, str(signed_draft))
+        md = parse_metadata(read_input(signed_draft), Root, str(signed_draft))
         now = self._now()
         with self._locked():
             current = self._root() if self._root_versions() else None
@@ -576,7 +498,7 @@ class TufRepository:
                 self._rotate_bins(now)
                 return None
             self._refuse_if_draft_pending()
-            signer = _new_key(self._key_path(role, pending=True))
+            signer = new_key(self._key_path(role, pending=True))
 
             def change(root: Root) -> None:
                 for keyid in list(root.roles[role].keyids):
@@ -601,7 +523,7 @@ class TufRepository:
             if new_keys is None:
                 if self._local_root_signer() is None:
                     raise ConfigurationError("no local root key: give the new root public keys")
-                signers.append(_new_key(self._key_path(ROOT, pending=True)))
+                signers.append(new_key(self._key_path(ROOT, pending=True)))
                 new_keys = [signers[0].public_key]
             keys = list(new_keys)
             if not 1 <= threshold <= len(keys):
@@ -619,7 +541,7 @@ class TufRepository:
     def _rotate_bins(self, now: datetime) -> None:
         state = self._state()
         pending = self._key_path(BINS, pending=True)
-        signer = _new_key(pending)
+        signer = new_key(pending)
         succinct = _succinct(state.targets.signed)
         for keyid in list(succinct.keyids):
             state.targets.signed.revoke_key(keyid)
@@ -650,12 +572,12 @@ class TufRepository:
         if new.get_root_verification_result(current, md.signed_bytes, md.signatures).verified:
             return RootUpdate(new.version, None, tuple(self._publish_root(md, now)))
         draft = self.drafts_dir / f"{new.version}.root.json"
-        _write_file(draft, md.to_bytes(_SERIALIZER))
+        write_file(draft, md.to_bytes(_SERIALIZER))
         return RootUpdate(new.version, draft)
 
     def _publish_root(self, md: Metadata[Root], now: datetime) -> list[str]:
         """Write a verified root, switch to the keys it names, re-sign what it no longer trusts."""
-        _write_file(self.metadata_dir / f"{md.signed.version}.root.json", md.to_bytes(_SERIALIZER))
+        write_file(self.metadata_dir / f"{md.signed.version}.root.json", md.to_bytes(_SERIALIZER))
         for draft in self.drafts_dir.glob("*.root.json"):
             if int(draft.name.split(".")[0]) <= md.signed.version:
                 draft.unlink()
@@ -673,7 +595,7 @@ class TufRepository:
         """Refuse a root naming online keys the repository does not hold: it could not sign."""
         for role in (TARGETS, SNAPSHOT, TIMESTAMP):
             held = {
-                _keyid_of(path)
+                keyid_of(path)
                 for path in (self._key_path(role), self._key_path(role, pending=True))
                 if path.exists()
             }
@@ -691,9 +613,9 @@ class TufRepository:
         trusted[BINS] = _succinct(state.targets.signed).keyids
         for role, keyids in trusted.items():
             pending, current = self._key_path(role, pending=True), self._key_path(role)
-            if pending.exists() and _keyid_of(pending) in keyids:
+            if pending.exists() and keyid_of(pending) in keyids:
                 os.replace(pending, current)
-            elif role == ROOT and current.exists() and _keyid_of(current) not in keyids:
+            elif role == ROOT and current.exists() and keyid_of(current) not in keyids:
                 current.unlink()  # a development root key the new root no longer trusts
 
     def _refuse_if_draft_pending(self) -> None:
@@ -773,7 +695,7 @@ class TufRepository:
         md.sign(signer)
         data = md.to_bytes(_SERIALIZER)
         version = None if name == TIMESTAMP else md.signed.version
-        _write_file(self.metadata_dir / _filename(name, version), data)
+        write_file(self.metadata_dir / _filename(name, version), data)
         return MetaFile.from_data(md.signed.version, data, [HASH])
 
     def _state(self) -> _State:
@@ -787,7 +709,7 @@ class TufRepository:
         path = self.drafts_dir / "1.root.json"
         if not path.is_file():
             raise NotFound(f"no TUF repository at {self.path}")
-        return _parse(path.read_bytes(), Root, str(path)).signed
+        return parse_metadata(path.read_bytes(), Root, str(path)).signed
 
     def _root(self) -> Metadata[Root]:
         return self._read(ROOT, self.root_version(), Root)
@@ -808,7 +730,7 @@ class TufRepository:
             data = path.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"{path} is missing: is there a TUF repository here?") from None
-        return _parse(data, kind, str(path))
+        return parse_metadata(data, kind, str(path))
 
     def _key_path(self, role: str, *, pending: bool = False) -> Path:
         return self.keys_dir / (f"{role}.pending.pem" if pending else f"{role}.pem")
@@ -908,23 +830,6 @@ def _custom_fields(path: str, custom: Mapping[str, Any] | None) -> dict[str, Any
     return {"custom": json.loads(json.dumps(dict(custom)))}
 
 
-def _parse(data: bytes, kind: type[_S], what: str) -> Metadata[_S]:
-    try:
-        md: Metadata[Any] = Metadata.from_bytes(data)
-    except DeserializationError as e:
-        raise InvalidInput(f"{what} is not TUF metadata: {e}", field="metadata") from e
-    if not isinstance(md.signed, kind):
-        raise InvalidInput(f"{what} holds {md.signed.type}, not {kind.type}", field="metadata")
-    return cast("Metadata[_S]", md)
-
-
-def _read_input(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}", field="file") from e
-
-
 def _filename(name: str, version: int | None) -> str:
     return f"{name}.json" if version is None else f"{version}.{name}.json"
 
@@ -933,31 +838,6 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def _new_key(path: Path) -> CryptoSigner:
-    """Generate an online ed25519 key into ``path``; return its signer."""
-    return CryptoSigner(_new_private_key(path, None))
-
-
-def _new_private_key(path: Path, passphrase: str | bytes | None) -> Ed25519PrivateKey:
-    """Generate an ed25519 key; write it as PKCS#8 PEM, mode 0600."""
-    private = Ed25519PrivateKey.generate()
-    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
-    )
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    _write_file(path, pem, 0o600)
-    return private
-
-
-def _keyid_of(path: Path) -> str:
-    return load_signer(path).public_key.keyid
 
 
 @contextlib.contextmanager
@@ -981,8 +861,3 @@ def _atomic(directory: Path, mode: int) -> Iterator[tuple[Any, Callable[[Path], 
         if not committed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-
-
-def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(path, data, mode=mode)

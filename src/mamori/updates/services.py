@@ -29,7 +29,8 @@ from mamori.config import Updates
 from mamori.core import bundle, offer
 from mamori.core.delta_make import make_delta
 from mamori.core.manifest import Manifest
-from mamori.core.tufrepo import TufRepository, load_public_key
+from mamori.core.tufkeys import load_public_key
+from mamori.core.tufrepo import TufRepository
 from mamori.errors import Conflict, NotFound
 from mamori.updates.store import ContentStore, Tree
 
